@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Builds etcd, kube-apiserver, kube-controller-manager and kube-scheduler from the Go module proxy, once per
+# machine: the binaries land in a cache folder outside the repo keyed by the Kubernetes version pinned in
+# dev/controlplane/go.mod, and later runs reuse them. Safe to run again: it does nothing when they exist.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+version=$(awk '$1 == "k8s.io/kubernetes" {print $2; exit}' "$here/controlplane/go.mod")
+cache=${VIDEOGEN_DEV_CACHE_DIR:-$HOME/.cache/videogen}
+bin="$cache/k8s-$version/bin"
+commands=(etcd kube-apiserver kube-controller-manager kube-scheduler)
+
+missing=0
+for c in "${commands[@]}"; do [ -x "$bin/$c" ] || missing=1; done
+if [ "$missing" = 0 ]; then
+  echo "control plane $version: cached in $bin"
+  exit 0
+fi
+
+echo "control plane $version: building into $bin (first time on this machine; about 15-25 minutes on 2 cores)"
+mkdir -p "$bin"
+tmp="$bin.partial"
+rm -rf "$tmp" && mkdir -p "$tmp"
+cd "$here/controlplane"
+start=$(date +%s)
+# -trimpath and stripped symbols keep the cache small; GOFLAGS=-mod=mod lets go.sum be completed if the
+# module cache is cold.
+GOFLAGS=-mod=mod go build -trimpath -ldflags="-s -w" -o "$tmp/" \
+  ./etcd \
+  k8s.io/kubernetes/cmd/kube-apiserver \
+  k8s.io/kubernetes/cmd/kube-controller-manager \
+  k8s.io/kubernetes/cmd/kube-scheduler
+# Move into place only when every binary built, so an interrupted build is never mistaken for a cached one.
+for c in "${commands[@]}"; do mv "$tmp/$c" "$bin/$c"; done
+rmdir "$tmp"
+echo "control plane $version: built in $(( $(date +%s) - start ))s"

@@ -1,0 +1,52 @@
+"""`videogen-dev`: start, stop and inspect the local environment (used by the Makefile)."""
+
+import argparse
+import shutil
+import sys
+import time
+
+from videogen_dev import cluster, controlplane, processes, s3
+from videogen_dev.settings import dev_settings
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="videogen-dev", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("up", help="start control plane, local node, S3 and CRDs (idempotent)")
+    sub.add_parser("down", help="stop everything; leaves no process behind")
+    sub.add_parser("status", help="which parts run")
+    sub.add_parser("reset", help="stop everything and delete the local state (etcd data, S3 data, certs)")
+    logs = sub.add_parser("logs", help="the last lines of each component's log")
+    logs.add_argument("--lines", type=int, default=20)
+    args = parser.parse_args()
+    settings = dev_settings()
+
+    if args.command == "up":
+        started = time.monotonic()
+        try:
+            cluster.up(settings)
+        except (controlplane.ControlPlaneError, cluster.ClusterError, s3.S3Error) as err:
+            sys.exit(f"videogen-dev up failed: {err}")
+        print(f"local cluster ready in {time.monotonic() - started:.1f}s")
+        print(f"  kubeconfig : {settings.admin_kubeconfig}   (export KUBECONFIG=$PWD/.dev/kubeconfig)")
+        print(f"  apiserver  : {settings.apiserver_url}")
+        print(f"  node       : {settings.node_name} (nvidia.com/gpu, taint nvidia.com/gpu=present:NoSchedule)")
+        print(f"  S3         : {settings.s3_endpoint_url} buckets {', '.join(settings.s3_buckets)}")
+        print(f"  logs       : {settings.log_dir}/")
+    elif args.command == "down":
+        cluster.down(settings)
+        print("local cluster stopped")
+    elif args.command == "reset":
+        cluster.down(settings)
+        shutil.rmtree(settings.state_dir, ignore_errors=True)
+        print(f"removed {settings.state_dir}")
+    elif args.command == "status":
+        for name, pid in cluster.status(settings).items():
+            print(f"{name:26} {'running, pid ' + str(pid) if pid else 'stopped'}")
+    elif args.command == "logs":
+        for name in cluster.status(settings):
+            print(f"==> {name} <==\n{processes.log_tail(settings, name, args.lines)}\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,116 @@
+"""The whole local cluster as one thing to start, check and stop: control plane, local node, S3, CRDs."""
+
+import json
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from videogen_dev import controlplane, pki, processes, s3
+from videogen_dev.kubeconfig import write_kubeconfig
+from videogen_dev.settings import REPO_ROOT, DevSettings
+
+NODE_AGENT = "node-agent"
+
+
+class ClusterError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """A handle on the running local cluster for scripts and tests."""
+
+    settings: DevSettings
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self.settings.admin_kubeconfig
+
+    def kubectl(
+        self, *args: str, input: str | None = None, check: bool = True, timeout: float = 60
+    ) -> subprocess.CompletedProcess[str]:
+        """Run the project's kubectl as the admin; on failure with check=True the error shows stderr."""
+        result = subprocess.run(
+            [str(self.settings.venv_bin / "kubectl"), f"--kubeconfig={self.kubeconfig}", *args],
+            input=input,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        if check and result.returncode != 0:
+            raise ClusterError(f"kubectl {' '.join(args)} failed ({result.returncode}):\n{result.stderr}")
+        return result
+
+    def get_json(self, *args: str) -> dict:  # type: ignore[type-arg]
+        return json.loads(self.kubectl("get", "-o", "json", *args).stdout)  # type: ignore[no-any-return]
+
+
+def _node_kubeconfig(settings: DevSettings) -> Path:
+    return settings.state_dir / f"node-{settings.node_name}.kubeconfig"
+
+
+def start_node_agent(settings: DevSettings) -> None:
+    kubeconfig = write_kubeconfig(settings, pki.node_identity(settings.node_name), _node_kubeconfig(settings))
+    processes.start(
+        settings,
+        NODE_AGENT,
+        [str(settings.venv_bin / "python"), "-m", "videogen_dev.node_agent"],
+        env={
+            "VIDEOGEN_NODE_NAME": settings.node_name,
+            "VIDEOGEN_NODE_KUBECONFIG": str(kubeconfig),
+            "VIDEOGEN_NODE_STATE_DIR": str(settings.state_dir / "node"),
+            "VIDEOGEN_NODE_VENV_BIN": str(settings.venv_bin),
+            "VIDEOGEN_NODE_APISERVER_PORT": str(settings.apiserver_port),
+            "PYTHONUNBUFFERED": "1",
+        },
+        cwd=REPO_ROOT,
+    )
+
+
+def wait_node_ready(cluster: Cluster, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    last = "not registered"
+    while time.monotonic() < deadline:
+        result = cluster.kubectl("get", "node", cluster.settings.node_name, "-o", "json", check=False)
+        if result.returncode == 0:
+            node = json.loads(result.stdout)
+            ready = [c for c in node["status"].get("conditions", []) if c["type"] == "Ready"]
+            last = json.dumps(ready)
+            if ready and ready[0]["status"] == "True":
+                return
+        if processes.running_pid(cluster.settings, NODE_AGENT) is None:
+            raise ClusterError(f"node agent exited:\n{processes.log_tail(cluster.settings, NODE_AGENT)}")
+        time.sleep(0.3)
+    raise ClusterError(f"node {cluster.settings.node_name} not Ready after {timeout}s; last seen: {last}")
+
+
+def install_crds(cluster: Cluster) -> None:
+    crds = REPO_ROOT / "crds"
+    if not any(crds.glob("*.yaml")):
+        return
+    cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(crds))
+    cluster.kubectl("wait", "--for=condition=Established", "--timeout=60s", "-f", str(crds))
+
+
+def up(settings: DevSettings) -> Cluster:
+    """Start every part that is not running (idempotent) and return once all are healthy."""
+    controlplane.start(settings)
+    cluster = Cluster(settings)
+    start_node_agent(settings)
+    s3.start(settings)
+    wait_node_ready(cluster)
+    install_crds(cluster)
+    return cluster
+
+
+def down(settings: DevSettings) -> None:
+    # The node agent first: it stops its pods' processes before the API they report to goes away.
+    processes.stop(settings, NODE_AGENT)
+    s3.stop(settings)
+    controlplane.stop(settings)
+
+
+def status(settings: DevSettings) -> dict[str, int | None]:
+    names = (*controlplane.COMPONENTS, NODE_AGENT, s3.NAME)
+    return {name: processes.running_pid(settings, name) for name in names}
