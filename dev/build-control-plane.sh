@@ -1,18 +1,30 @@
 #!/usr/bin/env bash
-# Builds etcd, kube-apiserver, kube-controller-manager and kube-scheduler from the Go module proxy, once per
-# machine: the binaries land in a cache folder outside the repo keyed by the Kubernetes version pinned in
-# dev/controlplane/go.mod, and later runs reuse them. Safe to run again: it does nothing when they exist.
+# Builds etcd, kube-apiserver, kube-controller-manager and kube-scheduler (dev/controlplane/go.mod) and the
+# helm CLI (dev/helm/go.mod) from the Go module proxy, once per machine: the binaries land in cache folders
+# outside the repo keyed by the pinned versions, and later runs reuse them. Safe to run again: it does nothing
+# when they exist.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-version=$(awk '$1 == "k8s.io/kubernetes" {print $2; exit}' "$here/controlplane/go.mod")
+# The versions are read from the go.mod files, where they are pinned (either `mod ver` or `require mod ver`).
+pinned() { awk -v m="$2" '$1 == "require" {$1 = ""; $0 = $0} $1 == m {print $2; exit}' "$here/$1/go.mod"; }
+version=$(pinned controlplane k8s.io/kubernetes)
 cache=${VIDEOGEN_DEV_CACHE_DIR:-$HOME/.cache/videogen}
 bin="$cache/k8s-$version/bin"
 commands=(etcd kube-apiserver kube-controller-manager kube-scheduler)
 
+helm_version=$(pinned helm helm.sh/helm/v4)
+helm_bin="$cache/helm-$helm_version/bin"
+if [ ! -x "$helm_bin/helm" ]; then
+  echo "helm $helm_version: building into $helm_bin (first time on this machine; a few minutes)"
+  mkdir -p "$helm_bin"
+  (cd "$here/helm" && GOFLAGS=-mod=mod go build -trimpath -ldflags="-s -w" -o "$helm_bin/helm.partial" helm.sh/helm/v4/cmd/helm)
+  mv "$helm_bin/helm.partial" "$helm_bin/helm"
+fi
+
 missing=0
 for c in "${commands[@]}"; do [ -x "$bin/$c" ] || missing=1; done
 if [ "$missing" = 0 ]; then
-  echo "control plane $version: cached in $bin"
+  echo "control plane $version: cached in $bin; helm $helm_version: cached in $helm_bin"
   exit 0
 fi
 

@@ -32,10 +32,13 @@ from kubernetes.client.exceptions import ApiException
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from videogen_dev import images
+from videogen_dev.settings import pinned_version
 
 log = logging.getLogger("videogen.node-agent")
 
 TERMINATION_MESSAGE_LIMIT = 4096
+# The client defaults PATCH to JSON Patch; conditions merge by type only under strategic merge.
+STRATEGIC_MERGE = "application/strategic-merge-patch+json"
 FALLBACK_LOG_LINES = 80
 
 
@@ -96,7 +99,11 @@ class PodRuntime:
     pod: Any
     stop_requested: threading.Event = field(default_factory=threading.Event)
     grace_seconds: int = 30
+    # The live (or last) process of each container, init containers included.
     runs: dict[str, ContainerRun] = field(default_factory=dict)
+    # The last reported state of each container: the API replaces these lists whole on every patch.
+    statuses: dict[str, dict[str, Any]] = field(default_factory=dict)
+    init_statuses: dict[str, dict[str, Any]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -109,6 +116,8 @@ class NodeAgent:
         self.coordination: Any = client.CoordinationV1Api(api_client)
         self.runtimes: dict[str, PodRuntime] = {}
         self.runtimes_lock = threading.Lock()
+        # Pods this agent ran to the end, so late events never start them again.
+        self.finished: set[str] = set()
         self.stopping = threading.Event()
         self.pods_dir = settings.state_dir / "pods"
 
@@ -155,7 +164,7 @@ class NodeAgent:
                 "osImage": "videogen local node",
                 "kernelVersion": os.uname().release,
                 "containerRuntimeVersion": "videogen-local://0",
-                "kubeletVersion": "v1.37.2",
+                "kubeletVersion": pinned_version("controlplane", "k8s.io/kubernetes"),
                 "kubeProxyVersion": "",
                 "machineID": "",
                 "systemUUID": "",
@@ -190,8 +199,8 @@ class NodeAgent:
             if err.status != 409:
                 raise
             # Labels may be updated by the node itself; taints belong to the cluster after registration.
-            self.core.patch_node(s.name, {"metadata": {"labels": labels}})
-        self.core.patch_node_status(s.name, {"status": self._node_status()})
+            self.core.patch_node(s.name, {"metadata": {"labels": labels}}, _content_type=STRATEGIC_MERGE)
+        self.core.patch_node_status(s.name, {"status": self._node_status()}, _content_type=STRATEGIC_MERGE)
         self._renew_lease()
 
     def _renew_lease(self) -> None:
@@ -220,7 +229,9 @@ class NodeAgent:
     def heartbeat_forever(self) -> None:
         while not self.stopping.wait(self.settings.heartbeat_seconds):
             try:
-                self.core.patch_node_status(self.settings.name, {"status": self._node_status()})
+                self.core.patch_node_status(
+                    self.settings.name, {"status": self._node_status()}, _content_type=STRATEGIC_MERGE
+                )
                 self._renew_lease()
             except Exception:
                 log.exception("heartbeat failed; retrying")
@@ -266,6 +277,8 @@ class NodeAgent:
 
     def _on_deleted(self, pod: Any) -> None:
         self._kill_pod_processes(pod.metadata.uid, grace=0)
+        with self.runtimes_lock:
+            self.finished.discard(pod.metadata.uid)
 
     def _kill_pod_processes(self, uid: str, grace: int) -> None:
         with self.runtimes_lock:
@@ -281,11 +294,13 @@ class NodeAgent:
             if runtime is None:
                 phase = pod.status.phase if pod.status else None
                 if pod.metadata.deletion_timestamp is not None:
-                    if phase not in ("Succeeded", "Failed"):
+                    # Nothing runs: confirm the deletion, as kubelet does once containers are gone.
+                    if phase not in ("Succeeded", "Failed") and uid not in self.finished:
                         self._report_terminal_without_run(pod, "Pod was deleted before it started")
                     self._final_delete(pod)
                     return
-                if phase in ("Succeeded", "Failed"):
+                # Events about a pod this agent ran to the end may arrive late, with stale phases.
+                if uid in self.finished or phase in ("Succeeded", "Failed"):
                     return
                 if self._has_started_before(pod):
                     self._report_terminal_without_run(
@@ -323,26 +338,37 @@ class NodeAgent:
             if runtime.stop_requested.is_set():
                 self._final_delete(runtime.pod)
             with self.runtimes_lock:
+                self.finished.add(pod.metadata.uid)
                 self.runtimes.pop(pod.metadata.uid, None)
 
     def _run_pod_steps(self, runtime: PodRuntime) -> None:
         pod = runtime.pod
         pod_dir = self._pod_dir(pod)
-        containers = list(pod.spec.containers)
-        init_containers = list(pod.spec.init_containers or [])
+        containers = [c.name for c in pod.spec.containers]
+        init_containers = [c.name for c in pod.spec.init_containers or []]
         # Prepare everything a process needs before any starts; config errors are retried, as kubelet does.
+        # A 403 is retried too: the Node authorizer learns of a newly bound pod's Secrets and service
+        # account a moment after the pod reaches this node.
+        attempt = 0
         while True:
             if runtime.stop_requested.is_set():
                 return
             try:
                 volumes = self._prepare_volumes(pod, pod_dir)
-                launches = {c.name: self._launch_spec(pod, c, volumes, pod_dir) for c in init_containers + containers}
+                launches = {
+                    c.name: self._launch_spec(pod, c, volumes, pod_dir)
+                    for c in list(pod.spec.init_containers or []) + list(pod.spec.containers)
+                }
                 break
             except ContainerConfigError as err:
                 self._patch_status(pod, self._waiting_status(pod, err.reason, err.message))
-                runtime.stop_requested.wait(5)
+            except ApiException as err:
+                if err.status != 403:
+                    raise
+                log.info("pod %s/%s: %s; retrying", pod.metadata.namespace, pod.metadata.name, err.reason)
+            runtime.stop_requested.wait(min(5.0, 0.25 * 2**attempt))
+            attempt += 1
 
-        started = _now()
         self._patch_status(
             pod,
             {
@@ -351,7 +377,7 @@ class NodeAgent:
                 "hostIPs": [{"ip": "127.0.0.1"}],
                 "podIP": "127.0.0.1",
                 "podIPs": [{"ip": "127.0.0.1"}],
-                "startTime": _iso(started),
+                "startTime": _iso(_now()),
                 "conditions": [
                     self._condition("PodReadyToStartContainers", True),
                     self._condition("Initialized", not init_containers),
@@ -360,26 +386,32 @@ class NodeAgent:
         )
         restart_policy = pod.spec.restart_policy or "Always"
 
-        for container in init_containers:
-            result = self._run_to_completion(runtime, container.name, launches[container.name], init=True)
+        for name in init_containers:
+            run = self._start(runtime, name, launches[name])
+            while run.proc.poll() is None and not runtime.stop_requested.is_set():
+                time.sleep(0.2)
             if runtime.stop_requested.is_set():
+                self._stop_all(runtime)
                 return
-            if result["exitCode"] != 0:
-                self._patch_status(
-                    pod,
+            runtime.init_statuses[name] = self._terminated_status(pod, run)
+            del runtime.runs[name]
+            if run.proc.returncode != 0:
+                self._publish(
+                    runtime,
                     {
                         "phase": "Failed",
                         "reason": "InitContainerFailed",
-                        "initContainerStatuses": [result],
                         "conditions": [self._condition("Initialized", False)],
                     },
                 )
                 return
+            self._publish(runtime, {})
 
-        for container in containers:
-            self._start(runtime, container.name, launches[container.name])
-        self._patch_status(
-            pod,
+        for name in containers:
+            run = self._start(runtime, name, launches[name])
+            runtime.statuses[name] = self._running_status(pod, run)
+        self._publish(
+            runtime,
             {
                 "phase": "Running",
                 "conditions": [
@@ -387,63 +419,59 @@ class NodeAgent:
                     self._condition("ContainersReady", True),
                     self._condition("Ready", True),
                 ],
-                "containerStatuses": [self._running_status(pod, run) for run in runtime.runs.values()],
             },
         )
 
-        finished: dict[str, dict[str, Any]] = {}
-        while len(finished) < len(containers):
+        done: set[str] = set()
+        while len(done) < len(containers):
             if runtime.stop_requested.is_set():
-                finished.update(self._stop_all(runtime, finished))
+                self._stop_all(runtime)
+                done = set(containers)
                 break
-            for name, run in list(runtime.runs.items()):
-                if name in finished or run.proc.poll() is None:
+            for name in containers:
+                current = runtime.runs.get(name)
+                if name in done or current is None or current.proc.poll() is None:
                     continue
-                status = self._terminated_status(pod, run)
-                code = status["state"]["terminated"]["exitCode"]
+                status = self._terminated_status(pod, current)
+                code = current.proc.returncode
                 if restart_policy == "Always" or (restart_policy == "OnFailure" and code != 0):
                     # Restart in place with a short backoff; the pod stays Running.
-                    time.sleep(min(10, 2**run.restart_count))
+                    time.sleep(min(10, 2**current.restart_count))
                     if runtime.stop_requested.is_set():
                         continue
-                    restarted = self._start(runtime, name, launches[name], restart_count=run.restart_count + 1)
-                    self._patch_status(
-                        pod,
-                        {
-                            "containerStatuses": [
-                                self._running_status(pod, restarted, last=status["state"]["terminated"])
-                            ]
-                        },
-                    )
-                    continue
-                finished[name] = status
-                self._patch_status(pod, {"containerStatuses": [status]})
+                    restarted = self._start(runtime, name, launches[name], restart_count=current.restart_count + 1)
+                    runtime.statuses[name] = self._running_status(pod, restarted, last=status["state"]["terminated"])
+                else:
+                    runtime.statuses[name] = status
+                    done.add(name)
+                self._publish(runtime, {})
             time.sleep(0.2)
 
-        codes = [s["state"]["terminated"]["exitCode"] for s in finished.values()]
-        phase = "Succeeded" if codes and all(c == 0 for c in codes) else "Failed"
-        self._patch_status(
-            pod,
+        codes = [runtime.statuses[name]["state"]["terminated"]["exitCode"] for name in containers]
+        self._publish(
+            runtime,
             {
-                "phase": phase,
+                "phase": "Succeeded" if all(c == 0 for c in codes) else "Failed",
                 "conditions": [
                     self._condition("Ready", False, "PodCompleted"),
                     self._condition("ContainersReady", False, "PodCompleted"),
                     self._condition("PodReadyToStartContainers", False),
                 ],
-                "containerStatuses": list(finished.values()),
             },
         )
 
-    def _run_to_completion(self, runtime: PodRuntime, name: str, launch: dict[str, Any], init: bool) -> dict[str, Any]:
-        run = self._start(runtime, name, launch)
-        while run.proc.poll() is None:
-            if runtime.stop_requested.is_set():
-                return self._stop_all(runtime, {})[name]
-            time.sleep(0.2)
-        status = self._terminated_status(runtime.pod, run)
-        self._patch_status(runtime.pod, {"initContainerStatuses" if init else "containerStatuses": [status]})
-        return status
+    def _publish(self, runtime: PodRuntime, status: dict[str, Any]) -> None:
+        """Patch the pod status with every container's latest state (the lists are replaced whole)."""
+        pod = runtime.pod
+        full = dict(status)
+        full["containerStatuses"] = [
+            runtime.statuses[c.name] for c in pod.spec.containers if c.name in runtime.statuses
+        ]
+        if runtime.init_statuses:
+            full["initContainerStatuses"] = [
+                runtime.init_statuses[c.name] for c in pod.spec.init_containers or [] if c.name in runtime.init_statuses
+            ]
+        self._patch_status(pod, full)
 
     def _start(self, runtime: PodRuntime, name: str, launch: dict[str, Any], restart_count: int = 0) -> ContainerRun:
         spec_file = Path(launch["specFile"])
@@ -489,8 +517,11 @@ class NodeAgent:
         )
         return run
 
-    def _stop_all(self, runtime: PodRuntime, finished: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-        live = [run for name, run in runtime.runs.items() if name not in finished and run.proc.poll() is None]
+    def _stop_all(self, runtime: PodRuntime) -> None:
+        """SIGTERM every live process group, SIGKILL after the grace period; record how each ended."""
+        with runtime.lock:
+            runs = list(runtime.runs.values())
+        live = [run for run in runs if run.proc.poll() is None]
         for run in live:
             _signal_group(run.proc.pid, signal.SIGTERM)
         deadline = time.monotonic() + runtime.grace_seconds
@@ -500,11 +531,10 @@ class NodeAgent:
             if run.proc.poll() is None:
                 _signal_group(run.proc.pid, signal.SIGKILL)
                 run.proc.wait()
-        return {
-            name: self._terminated_status(runtime.pod, run)
-            for name, run in runtime.runs.items()
-            if name not in finished
-        }
+        main = {c.name for c in runtime.pod.spec.containers}
+        for run in runs:
+            target = runtime.statuses if run.name in main else runtime.init_statuses
+            target[run.name] = self._terminated_status(runtime.pod, run)
 
     # ---- statuses -------------------------------------------------------------------------------------
 
@@ -587,7 +617,9 @@ class NodeAgent:
 
     def _patch_status(self, pod: Any, status: dict[str, Any]) -> None:
         try:
-            self.core.patch_namespaced_pod_status(pod.metadata.name, pod.metadata.namespace, {"status": status})
+            self.core.patch_namespaced_pod_status(
+                pod.metadata.name, pod.metadata.namespace, {"status": status}, _content_type=STRATEGIC_MERGE
+            )
         except ApiException as err:
             if err.status != 404:
                 log.warning("status update of %s/%s failed: %s", pod.metadata.namespace, pod.metadata.name, err.reason)

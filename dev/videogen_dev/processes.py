@@ -1,5 +1,6 @@
 """Background processes with pid files: started once, stopped with SIGTERM then SIGKILL, nothing left behind."""
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -32,7 +33,9 @@ def running_pid(settings: DevSettings, name: str) -> int | None:
     except (FileNotFoundError, IndexError):
         state = "?"
     if state == "Z":
-        os.waitpid(pid, os.WNOHANG)
+        # Reap it if it is our child; otherwise its parent (or init) will.
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)
         pid_file.unlink(missing_ok=True)
         return None
     return pid

@@ -6,7 +6,17 @@ from pathlib import Path
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-KUBERNETES_VERSION = "v1.37.2"
+
+
+def pinned_version(module_dir: str, module: str) -> str:
+    """The version a dev/ Go module pins for `module`: its go.mod is the one place versions are written."""
+    for line in (REPO_ROOT / "dev" / module_dir / "go.mod").read_text().splitlines():
+        parts = line.split()
+        if parts[:1] == ["require"]:
+            parts = parts[1:]
+        if len(parts) == 2 and parts[0] == module:
+            return parts[1]
+    raise LookupError(f"dev/{module_dir}/go.mod does not require {module}")
 
 
 class DevSettings(BaseSettings):
@@ -38,7 +48,11 @@ class DevSettings(BaseSettings):
 
     @property
     def k8s_bin(self) -> Path:
-        return self.cache_dir / f"k8s-{KUBERNETES_VERSION}" / "bin"
+        return self.cache_dir / f"k8s-{pinned_version('controlplane', 'k8s.io/kubernetes')}" / "bin"
+
+    @property
+    def helm(self) -> Path:
+        return self.cache_dir / f"helm-{pinned_version('helm', 'helm.sh/helm/v4')}" / "bin" / "helm"
 
     @property
     def pki_dir(self) -> Path:

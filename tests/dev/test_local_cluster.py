@@ -292,4 +292,29 @@ def test_the_node_identity_cannot_read_secrets_no_pod_of_it_uses(
     result = cluster.kubectl(
         "auth", "can-i", *what, "-n", namespace, f"--as={node_user}", "--as-group=system:nodes", check=False
     )
-    assert result.stdout.strip() == "no"
+    assert result.stdout.strip().split()[0] == "no"
+
+
+def test_run_as_user_and_the_service_account_token_are_honoured(cluster: Cluster, namespace: str) -> None:
+    sa = "/var/run/secrets/kubernetes.io/serviceaccount"
+    script = f'printf "%s|%s|%s" "$(id -u)" "$(cat {sa}/namespace)" "$(test -s {sa}/token && echo token)"'
+    job = gpu_job("identity", script + " > /dev/termination-log")
+    job["spec"]["template"]["spec"]["securityContext"] = {"runAsUser": 1000, "runAsNonRoot": True, "fsGroup": 2000}
+    apply(cluster, namespace, job)
+    wait_for(
+        lambda: job_condition(cluster, namespace, "identity"), lambda c: "Complete" in c or "Failed" in c, 60, "done"
+    )
+    (pod,) = job_pods(cluster, namespace, "identity")
+    assert terminated(pod)["message"] == f"1000|{namespace}|token"
+
+
+def test_without_automount_there_is_no_token(cluster: Cluster, namespace: str) -> None:
+    sa = "/var/run/secrets/kubernetes.io/serviceaccount"
+    job = gpu_job(
+        "notoken", f"test -e {sa}/token && echo has-token > /dev/termination-log || echo none > /dev/termination-log"
+    )
+    job["spec"]["template"]["spec"]["automountServiceAccountToken"] = False
+    apply(cluster, namespace, job)
+    wait_for(lambda: job_condition(cluster, namespace, "notoken"), lambda c: "Complete" in c, 60, "Complete")
+    (pod,) = job_pods(cluster, namespace, "notoken")
+    assert terminated(pod)["message"].strip() == "none"
