@@ -35,7 +35,9 @@ def assert_refused(result: subprocess.CompletedProcess[str], *expected: str) -> 
     """The API server refused the request and its message contains every ``expected`` string."""
     message = result.stderr + result.stdout
     assert result.returncode != 0, f"expected the API server to refuse, but kubectl succeeded:\n{message}"
-    assert "Error from server" in message, f"not an API server error:\n{message}"
+    # kubectl prints API server refusals as `Error from server (...)`, or for 422 Invalid as
+    # `The <Kind> "<name>" is invalid: <field>: ...`.
+    assert "Error from server" in message or '" is invalid: ' in message, f"not an API server error:\n{message}"
     for text in expected:
         assert text in message, f"{text!r} not in the API server's message:\n{message}"
 

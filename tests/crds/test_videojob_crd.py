@@ -24,8 +24,8 @@ def videojob(name: str, spec: dict[str, Any]) -> dict[str, Any]:
     return {"apiVersion": API_VERSION, "kind": "VideoJob", "metadata": {"name": name}, "spec": spec}
 
 
-def spec_with(mode: str, **changes: Any) -> dict[str, Any]:
-    spec = dict(VALID_SPECS[mode])
+def spec_with(base_mode: str, /, **changes: Any) -> dict[str, Any]:
+    spec = dict(VALID_SPECS[base_mode])
     for key, value in changes.items():
         if value is DELETE:
             spec.pop(key, None)

@@ -80,6 +80,11 @@ def test_invalid_revision_is_refused(kube, revision) -> None:
     kube.assert_refused(result, "spec.revision")
 
 
+def test_name_longer_than_63_characters_is_refused(kube) -> None:
+    result = kube.apply(videomodel("m" * 64, {"repoId": "Lightricks/LTX-Video"}), check=False)
+    kube.assert_refused(result, "metadata.name must be at most 63 characters")
+
+
 def test_revision_defaults_to_main(kube) -> None:
     kube.apply(videomodel("ltx", {"repoId": "Lightricks/LTX-Video"}))
     assert kube.get("videomodel", "ltx")["spec"] == {"repoId": "Lightricks/LTX-Video", "revision": "main"}

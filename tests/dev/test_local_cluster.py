@@ -52,6 +52,11 @@ def job_pods(cluster: Cluster, namespace: str, name: str) -> list[dict[str, Any]
     return list(cluster.get_json("-n", namespace, "pods", "-l", f"job-name={name}")["items"])
 
 
+def live_processes(marker: str) -> str:
+    # Zombies are excluded: they are dead and only wait for a parent to reap them.
+    return subprocess.run(["pgrep", "--runstates", "RSDT", "-f", marker], capture_output=True, text=True).stdout
+
+
 def terminated(pod: dict[str, Any]) -> dict[str, Any]:
     return dict(pod["status"]["containerStatuses"][0]["state"]["terminated"])
 
@@ -126,11 +131,11 @@ def test_deleting_a_pod_stops_its_process_with_sigterm(cluster: Cluster, namespa
         60,
         "a running pod",
     )
+    assert live_processes(marker) != ""
     cluster.kubectl("delete", "-n", namespace, "pod", pod["metadata"]["name"], "--grace-period=5", "--wait=true")
     with open(f"/tmp/{marker}") as f:
         assert f.read().strip() == "got-term"
-    running = subprocess.run(["pgrep", "-f", marker], capture_output=True, text=True)
-    assert running.stdout == ""
+    assert live_processes(marker) == ""
 
 
 def test_a_process_that_ignores_sigterm_is_killed_after_the_grace_period(cluster: Cluster, namespace: str) -> None:
@@ -142,9 +147,9 @@ def test_a_process_that_ignores_sigterm_is_killed_after_the_grace_period(cluster
         60,
         "a running pod",
     )
+    assert live_processes(marker) != ""
     cluster.kubectl("delete", "-n", namespace, "pod", pod["metadata"]["name"], "--grace-period=1", "--wait=true")
-    running = subprocess.run(["pgrep", "-f", marker], capture_output=True, text=True)
-    assert running.stdout == ""
+    assert live_processes(marker) == ""
 
 
 def test_env_from_literals_secrets_configmaps_and_the_downward_api(cluster: Cluster, namespace: str) -> None:

@@ -1,0 +1,1 @@
+"""Shared contracts between the videogen API, operator and runner (no Kubernetes or torch imports)."""
