@@ -52,6 +52,7 @@ def _node_kubeconfig(settings: DevSettings) -> Path:
 
 def start_node_agent(settings: DevSettings) -> None:
     kubeconfig = write_kubeconfig(settings, pki.node_identity(settings.node_name), _node_kubeconfig(settings))
+    serving_cert, serving_key = pki.ensure_node_serving(settings.pki_dir, settings.node_name)
     processes.start(
         settings,
         NODE_AGENT,
@@ -62,6 +63,10 @@ def start_node_agent(settings: DevSettings) -> None:
             "VIDEOGEN_NODE_STATE_DIR": str(settings.state_dir / "node"),
             "VIDEOGEN_NODE_VENV_BIN": str(settings.venv_bin),
             "VIDEOGEN_NODE_APISERVER_PORT": str(settings.apiserver_port),
+            "VIDEOGEN_NODE_LOGS_PORT": str(settings.node_logs_port),
+            "VIDEOGEN_NODE_SERVING_CERT": str(serving_cert),
+            "VIDEOGEN_NODE_SERVING_KEY": str(serving_key),
+            "VIDEOGEN_NODE_CLIENT_CA": str(settings.pki_dir / "ca.crt"),
             "PYTHONUNBUFFERED": "1",
         },
         cwd=REPO_ROOT,

@@ -61,6 +61,8 @@ def _apiserver_argv(settings: DevSettings) -> list[str]:
         f"--client-ca-file={p / 'ca.crt'}",
         f"--kubelet-client-certificate={p / 'apiserver-kubelet-client.crt'}",
         f"--kubelet-client-key={p / 'apiserver-kubelet-client.key'}",
+        # `kubectl logs` reaches the local node on 127.0.0.1; its hostname resolves nowhere.
+        "--kubelet-preferred-address-types=InternalIP",
         f"--service-account-key-file={p / 'sa.pub'}",
         f"--service-account-signing-key-file={p / 'sa.key'}",
         "--service-account-issuer=https://kubernetes.default.svc.cluster.local",

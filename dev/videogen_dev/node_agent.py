@@ -31,7 +31,7 @@ from kubernetes import client, config, watch
 from kubernetes.client.exceptions import ApiException
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from videogen_dev import images
+from videogen_dev import images, node_logs
 from videogen_dev.settings import pinned_version
 
 log = logging.getLogger("videogen.node-agent")
@@ -63,6 +63,11 @@ class NodeAgentSettings(BaseSettings):
     # key=value:Effect, as kubelet's --register-with-taints.
     taints: list[str] = ["nvidia.com/gpu=present:NoSchedule"]
     heartbeat_seconds: float = 10.0
+    # kubelet's port for `kubectl logs`; serving cert and the CA that signs the apiserver's client cert.
+    logs_port: int = 20250
+    serving_cert: Path | None = None
+    serving_key: Path | None = None
+    client_ca: Path | None = None
     resync_seconds: float = 15.0
 
 
@@ -170,7 +175,7 @@ class NodeAgent:
                 "systemUUID": "",
                 "bootID": "",
             },
-            "daemonEndpoints": {"kubeletEndpoint": {"Port": 0}},
+            "daemonEndpoints": {"kubeletEndpoint": {"Port": self.settings.logs_port if self._serves_logs() else 0}},
         }
 
     def register(self) -> None:
@@ -323,6 +328,31 @@ class NodeAgent:
         return any(s.state and (s.state.running or s.state.terminated) for s in statuses)
 
     # ---- one pod --------------------------------------------------------------------------------------
+
+    def _serves_logs(self) -> bool:
+        s = self.settings
+        return s.serving_cert is not None and s.serving_key is not None and s.client_ca is not None
+
+    def serve_logs(self) -> None:
+        s = self.settings
+        if s.serving_cert is None or s.serving_key is None or s.client_ca is None:
+            return
+        node_logs.serve(s.logs_port, s.serving_cert, s.serving_key, s.client_ca, self._log_file, self._is_running)
+
+    def _log_file(self, namespace: str, pod: str, container: str) -> Path | None:
+        for pod_dir in self.pods_dir.glob(f"{namespace}_{pod}_*"):
+            return pod_dir / "containers" / container / "output.log"
+        return None
+
+    def _is_running(self, namespace: str, pod: str, container: str) -> bool:
+        with self.runtimes_lock:
+            runtimes = list(self.runtimes.values())
+        for runtime in runtimes:
+            meta = runtime.pod.metadata
+            if meta.namespace == namespace and meta.name == pod:
+                run = runtime.runs.get(container)
+                return run is not None and run.proc.poll() is None
+        return False
 
     def _pod_dir(self, pod: Any) -> Path:
         return self.pods_dir / f"{pod.metadata.namespace}_{pod.metadata.name}_{pod.metadata.uid}"
@@ -981,6 +1011,7 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     settings = NodeAgentSettings()  # type: ignore[call-arg]  # required fields come from the environment
     agent = NodeAgent(settings)
+    agent.serve_logs()
     agent.register()
 
     def on_term(signum: int, frame: Any) -> None:

@@ -121,6 +121,19 @@ def ensure_client(pki: Path, identity: ClientIdentity) -> tuple[Path, Path]:
     return pki / f"{identity.file_stem}.crt", pki / f"{identity.file_stem}.key"
 
 
+def ensure_node_serving(pki: Path, node_name: str) -> tuple[Path, Path]:
+    """The (cert, key) a node serves its logs endpoint with, for 127.0.0.1, as kubelet's serving cert."""
+    stem = f"node-{node_name}-serving"
+    _issue(
+        pki,
+        stem,
+        x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"system:node:{node_name}")]),
+        ExtendedKeyUsageOID.SERVER_AUTH,
+        [x509.DNSName(node_name), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))],
+    )
+    return pki / f"{stem}.crt", pki / f"{stem}.key"
+
+
 def ensure_pki(pki: Path) -> None:
     """CA, apiserver serving certificate, service-account key pair."""
     pki.mkdir(parents=True, exist_ok=True)

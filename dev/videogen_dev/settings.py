@@ -34,6 +34,7 @@ class DevSettings(BaseSettings):
     apiserver_port: int = 16443
     controller_manager_port: int = 20257
     scheduler_port: int = 20259
+    node_logs_port: int = 20250
     s3_port: int = 18333
     s3_master_port: int = 19333
     s3_volume_port: int = 18380

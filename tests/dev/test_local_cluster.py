@@ -323,3 +323,22 @@ def test_without_automount_there_is_no_token(cluster: Cluster, namespace: str) -
     wait_for(lambda: job_condition(cluster, namespace, "notoken"), lambda c: "Complete" in c, 60, "Complete")
     (pod,) = job_pods(cluster, namespace, "notoken")
     assert terminated(pod)["message"].strip() == "none"
+
+
+def test_kubectl_logs_shows_container_output(cluster: Cluster, namespace: str) -> None:
+    apply(cluster, namespace, gpu_job("chatty", "for i in 1 2 3; do echo line $i; done"))
+    wait_for(lambda: job_condition(cluster, namespace, "chatty"), lambda c: "Complete" in c, 60, "Complete")
+    assert cluster.kubectl("logs", "-n", namespace, "job/chatty").stdout.splitlines() == ["line 1", "line 2", "line 3"]
+    assert cluster.kubectl("logs", "-n", namespace, "job/chatty", "--tail=1").stdout.strip() == "line 3"
+
+
+def test_kubectl_logs_follow_streams_until_the_container_ends(cluster: Cluster, namespace: str) -> None:
+    apply(cluster, namespace, gpu_job("slow", "for i in 1 2 3; do echo tick $i; sleep 0.5; done"))
+    wait_for(
+        lambda: [p["status"].get("phase") for p in job_pods(cluster, namespace, "slow")],
+        lambda phases: phases == ["Running"],
+        60,
+        "a running pod",
+    )
+    followed = cluster.kubectl("logs", "-f", "-n", namespace, "job/slow", timeout=30)
+    assert followed.stdout.splitlines()[-1] == "tick 3"
