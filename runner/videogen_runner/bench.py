@@ -1,0 +1,382 @@
+"""``videogen-runner bench``: time one generation phase by phase and compare the steps to the FLOP floor.
+
+The model is a diffusers folder, or a preset name: the preset's folder under ``--cache-dir`` when its weights are
+there, else the same architecture with random weights built from its config (the speed is the same). The floor
+is ``steps x forwards per step x transformer FLOPs per forward / measured matmul rate`` (bf16 on a GPU, float32 on
+a CPU), with the FLOPs counted from the transformer's config (matmuls and attention).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Final
+
+import numpy as np
+from PIL import Image
+
+from videogen_common.runner_contract import RuntimeOptions, UsedParameters
+from videogen_runner.families import (
+    LTX,
+    WAN,
+    Family,
+    ModelInfo,
+    nearest_valid_frames,
+    nearest_valid_side,
+    pipeline_class_for,
+    read_model_info,
+)
+
+#: Real architectures (diffusers configs of the published checkpoints) for random-weight benchmarking.
+PRESETS: Final[dict[str, dict[str, Any]]] = {
+    "wan2.1-t2v-1.3b": {
+        "class_name": "WanPipeline",
+        "transformer": {
+            "patch_size": (1, 2, 2),
+            "num_attention_heads": 12,
+            "attention_head_dim": 128,
+            "in_channels": 16,
+            "out_channels": 16,
+            "text_dim": 4096,
+            "freq_dim": 256,
+            "ffn_dim": 8960,
+            "num_layers": 30,
+            "cross_attn_norm": True,
+            "qk_norm": "rms_norm_across_heads",
+            "eps": 1e-6,
+        },
+    },
+    "wan2.1-i2v-14b-480p": {
+        "class_name": "WanImageToVideoPipeline",
+        "transformer": {
+            "patch_size": (1, 2, 2),
+            "num_attention_heads": 40,
+            "attention_head_dim": 128,
+            "in_channels": 36,
+            "out_channels": 16,
+            "text_dim": 4096,
+            "freq_dim": 256,
+            "ffn_dim": 13824,
+            "num_layers": 40,
+            "cross_attn_norm": True,
+            "qk_norm": "rms_norm_across_heads",
+            "eps": 1e-6,
+            "image_dim": 1280,
+            "added_kv_proj_dim": 5120,
+        },
+    },
+    "ltx-video-2b": {
+        "class_name": "LTXPipeline",
+        "transformer": {
+            "in_channels": 128,
+            "out_channels": 128,
+            "patch_size": 1,
+            "patch_size_t": 1,
+            "num_attention_heads": 32,
+            "attention_head_dim": 64,
+            "cross_attention_dim": 2048,
+            "num_layers": 28,
+            "caption_channels": 4096,
+        },
+    },
+}
+
+# Text encoders of the real checkpoints: UMT5-XXL for Wan, T5 v1.1 XXL for LTX.
+_XXL: Final[dict[str, Any]] = {
+    "d_model": 4096,
+    "d_kv": 64,
+    "d_ff": 10240,
+    "num_layers": 24,
+    "num_heads": 64,
+    "feed_forward_proj": "gated-gelu",
+    "relative_attention_num_buckets": 32,
+}
+
+
+@dataclass
+class BenchFigures:
+    model: str
+    device: str
+    weights: str
+    pipeline: str
+    width: int
+    height: int
+    frames: int
+    steps: int
+    load_s: float
+    encode_prompt_s: float
+    step_median_s: float
+    denoise_s: float
+    decode_s: float
+    encode_mp4_s: float
+    upload_s: float | None
+    peak_memory_bytes: int | None
+    transformer_tflop_per_step: float
+    matmul_tflops: float
+    floor_step_s: float
+    step_to_floor: float
+    total_s: float
+    total_to_denoise: float
+
+
+def transformer_flops(pipe: Any, family: Family, width: int, height: int, frames: int) -> float:
+    """Matmul + attention FLOPs of one transformer forward (batch 1), from its config and the latent shape."""
+    cfg = pipe.transformer.config
+    dim = cfg.num_attention_heads * cfg.attention_head_dim
+    if family is WAN:
+        spatial, temporal = pipe.vae_scale_factor_spatial, pipe.vae_scale_factor_temporal
+        pt, ph, pw = cfg.patch_size
+        ffn, text_tokens = cfg.ffn_dim, 512
+    else:
+        spatial, temporal = pipe.vae_spatial_compression_ratio, pipe.vae_temporal_compression_ratio
+        pt, ph, pw = cfg.patch_size_t, cfg.patch_size, cfg.patch_size
+        ffn, text_tokens = 4 * dim, 128
+    tokens = ((frames - 1) // temporal + 1) // pt * (height // spatial // ph) * (width // spatial // pw)
+    image_tokens = 0
+    encoder = getattr(pipe, "image_encoder", None)
+    if encoder is not None:
+        vision = encoder.config
+        image_tokens = (vision.image_size // vision.patch_size) ** 2 + 1
+    context = text_tokens + image_tokens
+    per_layer = (
+        8 * tokens * dim**2  # self-attention q, k, v, out
+        + 4 * tokens**2 * dim  # self-attention scores and values
+        + 4 * tokens * dim**2  # cross-attention q, out
+        + 4 * context * dim**2  # cross-attention k, v over text (and image) tokens
+        + 4 * tokens * context * dim  # cross-attention scores and values
+        + 4 * tokens * dim * ffn  # feed-forward
+    )
+    return float(per_layer * cfg.num_layers)
+
+
+def matmul_rate(device: str) -> float:
+    """Measured dense matmul FLOP/s: bf16 on a GPU, float32 on a CPU."""
+    import torch
+
+    n, dtype, iters = (8192, torch.bfloat16, 20) if device == "cuda" else (1024, torch.float32, 5)
+    a = torch.randn(n, n, device=device, dtype=dtype)
+    b = torch.randn(n, n, device=device, dtype=dtype)
+    for _ in range(3):
+        a @ b
+    if device == "cuda":
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    for _ in range(iters):
+        a @ b
+    if device == "cuda":
+        torch.cuda.synchronize()
+    return 2 * n**3 * iters / (time.perf_counter() - start)
+
+
+def build_random_pipeline(preset: str, device: str, dtype: Any) -> Any:
+    """The preset's architecture with random weights, built straight on the device (no checkpoint needed)."""
+    import importlib
+
+    import torch
+
+    # Untyped constructors (diffusers' register_to_config, transformers' dtype wrappers): handle them as Any.
+    diffusers: Any = importlib.import_module("diffusers")
+    transformers: Any = importlib.import_module("transformers")
+
+    from videogen_runner.smoke_model import build_tokenizer
+
+    spec = PRESETS[preset]
+    wan = spec["class_name"].startswith("Wan")
+    with torch.device(device):
+        if wan:
+            transformer = diffusers.WanTransformer3DModel(**spec["transformer"])
+            vae = diffusers.AutoencoderKLWan()  # the constructor's defaults are Wan2.1's VAE
+            text_encoder = transformers.UMT5EncoderModel(transformers.UMT5Config(vocab_size=256384, **_XXL))
+            scheduler = diffusers.UniPCMultistepScheduler(
+                prediction_type="flow_prediction", use_flow_sigmas=True, flow_shift=3.0
+            )
+        else:
+            transformer = diffusers.LTXVideoTransformer3DModel(**spec["transformer"])
+            vae = diffusers.AutoencoderKLLTXVideo()  # the constructor's defaults are LTX-Video 0.9.0's VAE
+            text_encoder = transformers.T5EncoderModel(transformers.T5Config(vocab_size=32128, **_XXL))
+            scheduler = diffusers.FlowMatchEulerDiscreteScheduler(use_dynamic_shifting=True)
+    components: dict[str, Any] = {
+        "transformer": transformer.to(dtype),
+        "vae": vae.to(torch.float32 if wan else dtype),
+        "text_encoder": text_encoder.to(dtype),
+        "tokenizer": build_tokenizer(),
+        "scheduler": scheduler,
+    }
+    if spec["class_name"] == "WanImageToVideoPipeline":
+        with torch.device(device):
+            components["image_encoder"] = transformers.CLIPVisionModel(
+                transformers.CLIPVisionConfig(
+                    hidden_size=1280,
+                    intermediate_size=5120,
+                    num_hidden_layers=32,
+                    num_attention_heads=16,
+                    image_size=224,
+                    patch_size=14,
+                )
+            ).to(torch.float32)
+        components["image_processor"] = transformers.CLIPImageProcessor()
+    pipe = getattr(diffusers, spec["class_name"])(**components)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def _synthetic_inputs(width: int, height: int, frames: int) -> tuple[Image.Image, list[Image.Image]]:
+    ramp = np.linspace(0, 255, width, dtype=np.uint8)[None, :, None].repeat(height, 0).repeat(3, 2)
+    image = Image.fromarray(ramp)
+    return image, [Image.fromarray(np.roll(ramp, i * 4, axis=1)) for i in range(frames)]
+
+
+def run_bench(args: argparse.Namespace) -> BenchFigures:
+    import torch
+
+    from videogen_runner.acceleration import apply_placement, plan_placement, prepare_process
+    from videogen_runner.generate import Generation, generate, load_pipeline
+    from videogen_runner.media import write_mp4
+
+    started = time.perf_counter()
+    folder = Path(args.model)
+    if not (folder / "model_index.json").is_file() and args.model in PRESETS:
+        folder = Path(args.cache_dir) / args.model
+    random_preset = not (folder / "model_index.json").is_file()
+    if random_preset and args.model not in PRESETS:
+        raise SystemExit(f"{args.model}: neither a diffusers folder nor a preset ({', '.join(PRESETS)})")
+    options = RuntimeOptions(
+        device=args.device,
+        compile=args.compile,
+        attention_backend=args.attention_backend,
+        offload="none" if random_preset else args.offload,
+    )
+    if random_preset:
+        class_name = PRESETS[args.model]["class_name"]
+        family = WAN if class_name.startswith("Wan") else LTX
+        info = ModelInfo(path=folder, class_name=class_name, family=family, components=())
+    else:
+        info = read_model_info(folder)
+    pipeline_class = pipeline_class_for(info, args.mode)
+    # The same grid the runner uses, so the figures are for what a job with these numbers would run.
+    args.width = nearest_valid_side(args.width, info.family)
+    args.height = nearest_valid_side(args.height, info.family)
+    args.frames = nearest_valid_frames(args.frames, info.family)
+    placement = plan_placement(options, info, args.width, args.height, args.frames)
+    prepare_process(placement)
+
+    t = time.perf_counter()
+    if random_preset:
+        pipe = build_random_pipeline(args.model, placement.device, placement.dtype)
+        apply_placement(pipe, placement)
+    else:
+        pipe = load_pipeline(folder, pipeline_class, placement)
+    load_s = time.perf_counter() - t
+    if placement.device == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+
+    flops = transformer_flops(pipe, info.family, args.width, args.height, args.frames)
+    image, video = _synthetic_inputs(args.width, args.height, args.frames)
+    used = UsedParameters(
+        model=args.model,
+        pipeline=pipeline_class,
+        num_frames=args.frames,
+        width=args.width,
+        height=args.height,
+        fps=args.fps,
+        seed=0,
+        num_inference_steps=args.steps,
+        guidance_scale=args.guidance,
+        strength=1.0,
+    )
+    gen = Generation(
+        pipeline_class=pipeline_class,
+        prompt="a cat playing with a ball of yarn in the sun",
+        negative_prompt="blurry, low quality",
+        used=used,
+        image=image,
+        video=video,
+    )
+    result = generate(pipe, gen, placement, lambda step, total: None)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        mp4 = Path(tmp) / "bench.mp4"
+        t = time.perf_counter()
+        write_mp4(result.frames, mp4, args.fps)
+        encode_mp4_s = time.perf_counter() - t
+        upload_s = None
+        if args.upload_bucket:
+            from videogen_common.s3 import S3Settings, make_client
+
+            client = make_client(S3Settings())
+            t = time.perf_counter()
+            client.upload_file(str(mp4), args.upload_bucket, "bench/bench.mp4")
+            upload_s = time.perf_counter() - t
+            client.delete_object(Bucket=args.upload_bucket, Key="bench/bench.mp4")
+    total_s = time.perf_counter() - started
+
+    forwards = 2 if args.guidance > 1.0 else 1
+    rate = matmul_rate(placement.device)
+    floor = forwards * flops / rate
+    median = statistics.median(result.step_seconds) if result.step_seconds else float("nan")
+    denoise = result.timings["denoise"]
+    return BenchFigures(
+        model=args.model,
+        device=_device_name(placement.device),
+        weights="random" if random_preset else str(folder),
+        pipeline=pipeline_class,
+        width=args.width,
+        height=args.height,
+        frames=args.frames,
+        steps=args.steps,
+        load_s=load_s,
+        encode_prompt_s=result.timings["encode-prompt"],
+        step_median_s=median,
+        denoise_s=denoise,
+        decode_s=result.timings["decode"],
+        encode_mp4_s=encode_mp4_s,
+        upload_s=upload_s,
+        peak_memory_bytes=result.peak_memory_bytes,
+        transformer_tflop_per_step=forwards * flops / 1e12,
+        matmul_tflops=rate / 1e12,
+        floor_step_s=floor,
+        step_to_floor=median / floor,
+        total_s=total_s,
+        total_to_denoise=total_s / denoise if denoise else float("nan"),
+    )
+
+
+def _device_name(device: str) -> str:
+    import torch
+
+    return torch.cuda.get_device_name(0) if device == "cuda" else "cpu"
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    figures = run_bench(args)
+    if args.json:
+        print(json.dumps(asdict(figures)))
+    else:
+        for key, value in asdict(figures).items():
+            print(f"{key:>28}: {value:.4g}" if isinstance(value, float) else f"{key:>28}: {value}")
+    return 0
+
+
+def add_bench_parser(sub: Any) -> None:
+    bench = sub.add_parser("bench", help="time load/encode/steps/decode/MP4/upload against the FLOP floor")
+    bench.add_argument("model", help=f"a diffusers folder or a preset: {', '.join(PRESETS)}")
+    bench.add_argument("--cache-dir", default="/models", help="where presets' weights would be (default /models)")
+    bench.add_argument("--mode", default="text-to-video", choices=["text-to-video", "image-to-video", "video-to-video"])
+    bench.add_argument("--width", type=int, default=832)
+    bench.add_argument("--height", type=int, default=480)
+    bench.add_argument("--frames", type=int, default=81)
+    bench.add_argument("--fps", type=int, default=16)
+    bench.add_argument("--steps", type=int, default=10)
+    bench.add_argument("--guidance", type=float, default=5.0)
+    bench.add_argument("--device", default="auto", choices=["auto", "cuda", "cpu"])
+    bench.add_argument("--offload", default="auto", choices=["auto", "none", "model", "group", "sequential"])
+    bench.add_argument("--attention-backend", default="auto")
+    bench.add_argument("--compile", action="store_true", help="torch.compile the repeated transformer blocks")
+    bench.add_argument("--upload-bucket", help="also time the upload to this bucket (S3 from VIDEOGEN_S3_*)")
+    bench.add_argument("--json", action="store_true", help="one JSON line instead of a table")
+    bench.set_defaults(func=cmd_bench)

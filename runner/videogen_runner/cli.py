@@ -1,0 +1,167 @@
+"""``videogen-runner``: ``run`` one VideoJob, ``make-smoke-model`` tiny test models, ``bench`` a pipeline."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+from types import FrameType
+
+from pydantic import ValidationError
+
+from videogen_common.runner_contract import INPUT_ENV, ExitCode, RunnerInput, RunResult
+from videogen_runner.errors import InvalidInputError, RunnerError, exit_code_for
+from videogen_runner.settings import RunnerSettings, S3Settings
+
+log = logging.getLogger("videogen_runner")
+
+
+class TerminatedError(RunnerError):
+    """SIGTERM: the Job was deleted or cancelled, or the node is draining."""
+
+    exit_code = ExitCode.TERMINATED
+
+
+def _offline_environment() -> None:
+    # Weights come from the model cache only; a missing file must fail, not start a download.
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def _quiet_libraries() -> None:
+    """Progress bars and deprecation chatter would bury the runner's own log lines in the pod log."""
+    os.environ.setdefault("DIFFUSERS_VERBOSITY", "error")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+
+
+def load_input(path: str | None) -> RunnerInput:
+    """The RunnerInput from ``--input PATH`` or else the ``VIDEOGEN_RUNNER_INPUT`` variable."""
+    if path is not None:
+        try:
+            text = Path(path).read_text()
+        except OSError as e:
+            raise InvalidInputError(f"cannot read the input document {path}: {e}") from e
+    elif (text_env := os.environ.get(INPUT_ENV)) is not None:
+        text = text_env
+    else:
+        raise InvalidInputError(f"no input: pass --input PATH or set {INPUT_ENV}")
+    try:
+        return RunnerInput.model_validate_json(text)
+    except ValidationError as e:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in e.errors(include_url=False)
+        )
+        raise InvalidInputError(f"invalid input document: {problems}") from e
+
+
+def write_termination_message(result: RunResult, settings: RunnerSettings) -> None:
+    message = result.to_termination_message()
+    print(message, flush=True)
+    try:
+        Path(settings.termination_log).write_text(message)
+    except OSError as e:
+        # Outside Kubernetes there is no /dev/termination-log; the same text went to stdout above.
+        log.warning("cannot write termination message to %s: %s", settings.termination_log, e)
+
+
+def _failure(exc: BaseException, used: object) -> RunResult:
+    code = exit_code_for(exc)
+    message = str(exc) or type(exc).__name__
+    if code is ExitCode.OUT_OF_MEMORY:
+        message = "out of GPU memory; try fewer frames or a smaller width/height"
+        if used is not None:
+            message += f" (ran {getattr(used, 'num_frames', '?')} frames at "
+            message += f"{getattr(used, 'width', '?')}x{getattr(used, 'height', '?')})"
+    elif code is ExitCode.INTERNAL:
+        message = f"internal error: {type(exc).__name__}: {message}"
+    return RunResult(exit_code=int(code), reason=code.reason, message=message)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    _offline_environment()
+    settings = RunnerSettings()
+
+    def on_sigterm(_signum: int, _frame: FrameType | None) -> None:
+        raise TerminatedError("terminated (SIGTERM): the Job was cancelled or the pod evicted")
+
+    signal.signal(signal.SIGTERM, on_sigterm)
+
+    from videogen_common.s3 import make_client
+    from videogen_runner.progress import ProgressReporter
+    from videogen_runner.run import JobState, execute
+
+    state = JobState()
+    progress: ProgressReporter | None = None
+    try:
+        doc = load_input(args.input)
+        client = make_client(S3Settings())
+        progress = ProgressReporter(client, doc.progress, doc.videojob.uid)
+        result = execute(doc, client, progress, state)
+    except BaseException as exc:
+        if isinstance(exc, KeyboardInterrupt):
+            exc = TerminatedError("interrupted")
+        result = _failure(exc, state.used)
+        result.used = state.used
+        result.timings = {k: round(v, 3) for k, v in state.timings.items()}
+        level = logging.ERROR if result.exit_code != ExitCode.INVALID_INPUT else logging.WARNING
+        log.log(level, "%s: %s", result.reason, result.message, exc_info=result.exit_code == ExitCode.INTERNAL)
+        if progress is not None:
+            progress.close()
+            try:
+                progress.report_now("failed", message=result.message[:500])
+            except Exception as e:
+                log.warning("could not record the failure in the progress object: %s", e)
+    write_termination_message(result, settings)
+    return result.exit_code
+
+
+def cmd_make_smoke_model(args: argparse.Namespace) -> int:
+    _offline_environment()
+    from videogen_runner.smoke_model import make_smoke_models
+
+    for path in make_smoke_models(Path(args.out_dir), args.only or None, seed=args.seed):
+        print(path)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="videogen-runner", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run one VideoJob (the document from --input or $" + INPUT_ENV + ")")
+    run.add_argument("--input", help="path of the RunnerInput JSON (default: the $" + INPUT_ENV + " variable)")
+    run.set_defaults(func=cmd_run)
+
+    smoke = sub.add_parser("make-smoke-model", help="write tiny random-weight pipelines (no download)")
+    smoke.add_argument("out_dir", help="folder to write <name>/model_index.json etc. into")
+    smoke.add_argument("--only", action="append", help="only this model (repeatable)")
+    smoke.add_argument("--seed", type=int, default=0, help="weight seed (same seed, same weights)")
+    smoke.set_defaults(func=cmd_make_smoke_model)
+
+    from videogen_runner.bench import add_bench_parser
+
+    add_bench_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    _quiet_libraries()
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    code: int = args.func(args)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

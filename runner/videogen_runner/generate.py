@@ -1,0 +1,208 @@
+"""Load a diffusers pipeline offline and run one generation, timing each phase.
+
+The steps read like a pipeline's ``__call__``: 1. load, 2. encode the prompt (then free the text encoder),
+3. denoise with a per-step callback, 4. decode (timed inside the pipeline by wrapping ``vae.decode``).
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from numpy.typing import NDArray
+from PIL import Image
+
+from videogen_common.runner_contract import UsedParameters
+from videogen_runner.acceleration import Placement, apply_placement, peak_memory_bytes, synchronize
+from videogen_runner.media import to_uint8
+
+log = logging.getLogger(__name__)
+
+#: Called after each denoising step with (steps done, total steps).
+StepCallback = Callable[[int, int], None]
+
+
+@dataclass
+class Generation:
+    """What one generation needs besides the loaded pipeline."""
+
+    pipeline_class: str
+    prompt: str
+    negative_prompt: str
+    used: UsedParameters
+    image: Image.Image | None = None
+    video: list[Image.Image] | None = None
+
+
+@dataclass
+class GenerationResult:
+    frames: NDArray[np.uint8]
+    timings: dict[str, float] = field(default_factory=dict)
+    step_seconds: list[float] = field(default_factory=list)
+    peak_memory_bytes: int | None = None
+
+
+def load_pipeline(model_path: Path, pipeline_class: str, placement: Placement) -> Any:
+    """Load ``pipeline_class`` from a local diffusers folder, never touching the network."""
+    import diffusers
+
+    cls = getattr(diffusers, pipeline_class)
+    pipe = cls.from_pretrained(str(model_path), dtype=placement.dtype_map(), local_files_only=True)
+    pipe.set_progress_bar_config(disable=True)
+    if pipeline_class == "LTXConditionPipeline" and pipe.scheduler.config.get("use_dynamic_shifting"):
+        # LTXConditionPipeline brings its own (linear-quadratic) sigmas and passes no resolution shift, which a
+        # dynamically shifting scheduler (LTX-Video <= 0.9.1 configs) refuses; the fixed schedule is what it wants.
+        pipe.scheduler = type(pipe.scheduler).from_config(pipe.scheduler.config, use_dynamic_shifting=False)
+    apply_placement(pipe, placement)
+    return pipe
+
+
+class _Timed:
+    """Wraps a callable and adds up the wall time spent in it (GPU work included)."""
+
+    def __init__(self, fn: Callable[..., Any], device: str) -> None:
+        self._fn = fn
+        self._device = device
+        self.seconds = 0.0
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        synchronize(self._device)
+        start = time.perf_counter()
+        try:
+            return self._fn(*args, **kwargs)
+        finally:
+            synchronize(self._device)
+            self.seconds += time.perf_counter() - start
+
+
+def _default_max_sequence_length(pipe: Any) -> int:
+    # The pipeline's own __call__ default (Wan 512, LTX 128), which encode_prompt's default does not always match.
+    return int(inspect.signature(type(pipe).__call__).parameters["max_sequence_length"].default)
+
+
+def encode_prompt(pipe: Any, gen: Generation) -> dict[str, Any]:
+    """Prompt embeddings as ``__call__`` keyword arguments; the text encoder is dropped afterwards."""
+    cfg = gen.used.guidance_scale > 1.0
+    device = pipe._execution_device
+    max_len = _default_max_sequence_length(pipe)
+    with torch.no_grad():
+        out = pipe.encode_prompt(
+            prompt=gen.prompt,
+            negative_prompt=gen.negative_prompt,
+            do_classifier_free_guidance=cfg,
+            max_sequence_length=max_len,
+            device=device,
+        )
+    if gen.pipeline_class.startswith("LTX"):
+        embeds, mask, negative, negative_mask = out
+        kwargs = {
+            "prompt_embeds": embeds,
+            "prompt_attention_mask": mask,
+            "negative_prompt_embeds": negative,
+            "negative_prompt_attention_mask": negative_mask,
+        }
+    else:
+        embeds, negative = out
+        kwargs = {"prompt_embeds": embeds, "negative_prompt_embeds": negative}
+    # One job per process: the encoder (UMT5-XXL is ~11 GB) is never needed again, so give its memory to the
+    # transformer's activations.
+    pipe.text_encoder = None
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+    return kwargs
+
+
+def _mode_kwargs(pipe: Any, gen: Generation, generator: torch.Generator) -> dict[str, Any]:
+    """The arguments that differ between the six pipelines."""
+    used = gen.used
+    name = gen.pipeline_class
+    kwargs: dict[str, Any] = {"height": used.height, "width": used.width}
+    if name == "WanVideoToVideoPipeline":
+        # Frame count comes from the video; strength is SDEdit's (how much of the schedule to run).
+        return {**kwargs, "video": gen.video, "strength": used.strength}
+    kwargs["num_frames"] = used.num_frames
+    if name.startswith("LTX"):
+        # LTX's rotary positions are in seconds: the frame rate changes the motion, so pass the real one.
+        kwargs["frame_rate"] = used.fps
+        if getattr(pipe.vae.config, "timestep_conditioning", False):
+            # LTX-Video >= 0.9.1 decodes with a little noise; these are Lightricks' recommended values.
+            kwargs |= {"decode_timestep": 0.05, "decode_noise_scale": 0.025}
+    if name in ("WanImageToVideoPipeline", "LTXImageToVideoPipeline"):
+        kwargs["image"] = gen.image
+    if name == "LTXConditionPipeline":
+        kwargs |= {"latents": _ltx_video_latents(pipe, gen, generator), "denoise_strength": used.strength}
+    return kwargs
+
+
+def _ltx_video_latents(pipe: Any, gen: Generation, generator: torch.Generator) -> torch.Tensor:
+    """The input video as LTX latents, for SDEdit-style video-to-video (noised to ``strength``, then denoised).
+
+    LTXConditionPipeline's own ``video=`` argument pins frames as hard conditions instead; starting from the
+    noised latents gives ``strength`` the same meaning as in Wan's video-to-video.
+    """
+    from diffusers.pipelines.ltx.pipeline_ltx_condition import retrieve_latents
+
+    vae = pipe.vae
+    device = pipe._execution_device
+    video = pipe.video_processor.preprocess_video(gen.video, height=gen.used.height, width=gen.used.width)
+    with torch.no_grad():
+        latents = retrieve_latents(vae.encode(video.to(device=device, dtype=vae.dtype)), generator=generator)
+    normalized: torch.Tensor = pipe._normalize_latents(latents, vae.latents_mean, vae.latents_std)
+    return normalized.to(torch.float32)
+
+
+def generate(pipe: Any, gen: Generation, placement: Placement, on_step: StepCallback) -> GenerationResult:
+    """Run the loaded pipeline once; returns 8-bit frames and the phase timings."""
+    device = placement.device
+    timings: dict[str, float] = {}
+
+    start = time.perf_counter()
+    prompt_kwargs = encode_prompt(pipe, gen)
+    synchronize(device)
+    timings["encode-prompt"] = time.perf_counter() - start
+
+    # A CPU generator gives the same noise on every device, so a seed means the same video on CPU and GPU.
+    generator = torch.Generator("cpu").manual_seed(gen.used.seed)
+    decode = _Timed(pipe.vae.decode, device)
+    # Shadowing the bound method on this instance is the one way to time the decode the pipeline does itself.
+    pipe.vae.decode = decode
+    step_ends: list[float] = []
+
+    def on_step_end(p: Any, index: int, _t: Any, callback_kwargs: dict[str, Any]) -> dict[str, Any]:
+        synchronize(device)
+        step_ends.append(time.perf_counter())
+        on_step(index + 1, int(p.num_timesteps))
+        return callback_kwargs
+
+    start = time.perf_counter()
+    mode_kwargs = _mode_kwargs(pipe, gen, generator)
+    output = pipe(
+        **prompt_kwargs,
+        **mode_kwargs,
+        num_inference_steps=gen.used.num_inference_steps,
+        guidance_scale=gen.used.guidance_scale,
+        generator=generator,
+        output_type="np",
+        callback_on_step_end=on_step_end,
+    )
+    synchronize(device)
+    end = time.perf_counter()
+    frames = to_uint8(np.asarray(output.frames[0]))
+
+    denoise_end = step_ends[-1] if step_ends else end
+    timings["denoise"] = denoise_end - start
+    timings["decode"] = decode.seconds
+    step_seconds = [b - a for a, b in zip([start, *step_ends[:-1]], step_ends, strict=True)]
+    if step_seconds:
+        log.info("denoise %.2fs, median step %.3fs", timings["denoise"], statistics.median(step_seconds))
+    return GenerationResult(
+        frames=frames, timings=timings, step_seconds=step_seconds, peak_memory_bytes=peak_memory_bytes(device)
+    )

@@ -1,0 +1,172 @@
+"""One VideoJob, start to finish: check, fetch input, load, generate, encode, publish.
+
+Everything that can be found wrong without the weights (model folder, mode, parameters, S3, the input file) is
+checked first, so a bad job fails in seconds with InvalidInputError rather than after a minute of loading.
+"""
+
+from __future__ import annotations
+
+import logging
+import statistics
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from videogen_common.runner_contract import (
+    ExitCode,
+    ResultMetadata,
+    RunnerInput,
+    RunResult,
+    UsedParameters,
+)
+from videogen_runner import media
+from videogen_runner.families import pipeline_class_for, read_model_info
+from videogen_runner.params import draw_seed, model_revision, resolve_used
+from videogen_runner.progress import ProgressReporter
+from videogen_runner.storage import Publisher, download
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class JobState:
+    """What a run has established so far; a failure report uses whatever is there."""
+
+    used: UsedParameters | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+    peak_memory_bytes: int | None = None
+
+
+def expected_steps(used: UsedParameters, mode: str) -> int:
+    """Denoising steps the pipeline will run: video-to-video runs the last ``strength`` part of the schedule."""
+    if mode == "video-to-video":
+        return max(1, int(used.num_inference_steps * used.strength))
+    return used.num_inference_steps
+
+
+def execute(doc: RunnerInput, client: Any, progress: ProgressReporter, state: JobState) -> RunResult:
+    """Run the job; raises RunnerError (or anything else) on failure, leaving nothing in the output keys."""
+    started = time.perf_counter()
+    spec = doc.spec
+
+    # 1. Everything decidable from the spec and model_index.json.
+    model_path = Path(doc.model.path)
+    info = read_model_info(model_path)
+    pipeline_class = pipeline_class_for(info, spec.mode)
+    used = resolve_used(spec, info, pipeline_class, model_revision(doc.model, model_path), draw_seed(spec.seed))
+    state.used = used
+    total_steps = expected_steps(used, spec.mode)
+    log.info("job %s/%s: %s", doc.videojob.namespace, doc.videojob.name, used.model_dump_json())
+    # Synchronous, so an unreachable S3 fails the try now (transient) instead of after the generation.
+    progress.report_now("starting", 0, total_steps)
+
+    with tempfile.TemporaryDirectory(prefix="videogen-") as tmp:
+        work = Path(tmp)
+
+        # 2. The input file, decoded and fitted before the weights load.
+        image: Image.Image | None = None
+        video: list[Image.Image] | None = None
+        if spec.input is not None and spec.mode != "text-to-video":
+            progress.report("downloading-input", 0, total_steps)
+            t = time.perf_counter()
+            local = work / ("input" + Path(spec.input.key).suffix.lower())
+            download(client, spec.input.bucket, spec.input.key, local)
+            if spec.mode == "image-to-video":
+                image = media.read_image(local, used.width, used.height)
+            else:
+                video = media.read_video(local, used.width, used.height, used.num_frames, used.fps)
+            state.timings["download-input"] = time.perf_counter() - t
+
+        # 3. Weights, placement, generation. Imported here: torch and diffusers take seconds to import, and a
+        # job that fails the checks above should not pay for them.
+        from videogen_runner.acceleration import plan_placement, prepare_process
+        from videogen_runner.generate import Generation, generate, load_pipeline
+
+        progress.report("loading", 0, total_steps)
+        placement = plan_placement(doc.runtime, info, used.width, used.height, used.num_frames)
+        prepare_process(placement)
+        t = time.perf_counter()
+        pipe = load_pipeline(model_path, pipeline_class, placement)
+        state.timings["load"] = time.perf_counter() - t
+
+        def on_step(step: int, total: int) -> None:
+            progress.report("denoising", step, total)
+            if step == total:
+                progress.report("decoding", step, total)
+
+        progress.report("encoding-prompt", 0, total_steps)
+        gen = Generation(
+            pipeline_class=pipeline_class,
+            prompt=spec.prompt,
+            negative_prompt=spec.negative_prompt,
+            used=used,
+            image=image,
+            video=video,
+        )
+        result = generate(pipe, gen, placement, on_step)
+        del pipe
+        state.timings |= result.timings
+        state.peak_memory_bytes = result.peak_memory_bytes
+        steps_run = len(result.step_seconds)
+
+        # 4. MP4 and poster.
+        progress.report("encoding-video", steps_run, steps_run)
+        t = time.perf_counter()
+        video_file = work / "video.mp4"
+        poster_file = work / "poster.jpg"
+        media.write_mp4(result.frames, video_file, used.fps)
+        media.write_poster(result.frames[0], poster_file)
+        state.timings["encode-video"] = time.perf_counter() - t
+
+        # 5. Publish: poster and video, then the metadata that marks the set complete.
+        progress.report("uploading", steps_run, steps_run)
+        out = doc.output
+        t = time.perf_counter()
+        publisher = Publisher(client, out.bucket)
+        try:
+            publisher.put_file(poster_file, out.poster_key, "image/jpeg")
+            publisher.put_file(video_file, out.video_key, "video/mp4")
+            state.timings["upload"] = time.perf_counter() - t
+            state.timings["total"] = time.perf_counter() - started
+            metadata = ResultMetadata(
+                videojob=doc.videojob,
+                mode=spec.mode,
+                prompt=spec.prompt,
+                negative_prompt=spec.negative_prompt,
+                used=used,
+                video_uri=out.uri(out.video_key),
+                poster_uri=out.uri(out.poster_key),
+                input_uri=spec.input.uri if spec.input else None,
+                timings={k: round(v, 4) for k, v in state.timings.items()},
+                step_seconds_median=round(statistics.median(result.step_seconds), 4) if steps_run else None,
+                peak_gpu_memory_bytes=result.peak_memory_bytes,
+                device=placement.device,
+                dtype=str(placement.dtype).removeprefix("torch."),
+                attention_backend=placement.attention_backend,
+                offload=placement.offload,
+                compiled=placement.compile,
+                created_at=datetime.now(UTC),
+            )
+            publisher.put_text(metadata.model_dump_json(by_alias=True, indent=2), out.metadata_key, "application/json")
+        except BaseException:
+            publisher.rollback()
+            raise
+
+    progress.close()
+    progress.report_now("succeeded", steps_run, steps_run)
+    return RunResult(
+        exit_code=int(ExitCode.SUCCEEDED),
+        reason=ExitCode.SUCCEEDED.reason,
+        message=f"generated {used.num_frames} frames at {used.width}x{used.height}",
+        used=used,
+        video_uri=out.uri(out.video_key),
+        metadata_uri=out.uri(out.metadata_key),
+        poster_uri=out.uri(out.poster_key),
+        timings={k: round(v, 3) for k, v in state.timings.items()},
+        peak_gpu_memory_bytes=result.peak_memory_bytes,
+    )

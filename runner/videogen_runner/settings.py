@@ -1,0 +1,19 @@
+"""Settings the runner takes from its environment (the chart's Secret and the Job), never from the spec."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from videogen_common.runner_contract import TERMINATION_LOG_ENV
+from videogen_common.s3 import S3Settings
+
+__all__ = ["RunnerSettings", "S3Settings"]
+
+
+class RunnerSettings(BaseSettings):
+    """Process-level settings."""
+
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+
+    termination_log: str = Field(default="/dev/termination-log", alias=TERMINATION_LOG_ENV)

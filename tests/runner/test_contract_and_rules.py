@@ -1,0 +1,240 @@
+"""Pure parts of the runner: the contract documents, frame/size rounding, pipeline choice, frame sampling."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from videogen_common.runner_contract import (
+    MODEL_MODES,
+    TERMINATION_MESSAGE_LIMIT,
+    ExitCode,
+    OutputLocation,
+    ProgressLocation,
+    RunnerInput,
+    RunResult,
+    VideoJobRef,
+)
+from videogen_runner.errors import InvalidInputError, TransientError, exit_code_for
+from videogen_runner.families import (
+    LTX,
+    WAN,
+    nearest_valid_frames,
+    nearest_valid_side,
+    pipeline_class_for,
+    read_model_info,
+)
+from videogen_runner.media import sample_indices
+from videogen_runner.params import draw_seed
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _model_folder(tmp_path: Path, class_name: str) -> Path:
+    folder = tmp_path / class_name
+    folder.mkdir()
+    (folder / "model_index.json").write_text(
+        json.dumps({"_class_name": class_name, "transformer": ["diffusers", "X"], "transformer_2": [None, None]})
+    )
+    return folder
+
+
+def test_exit_codes_are_distinct_and_documented():
+    codes = [int(c) for c in ExitCode]
+    assert len(set(codes)) == len(codes)
+    assert int(ExitCode.SUCCEEDED) == 0
+    assert not ExitCode.INVALID_INPUT.retriable
+    assert not ExitCode.OUT_OF_MEMORY.retriable
+    assert ExitCode.TRANSIENT.retriable
+    import videogen_common.runner_contract as contract
+
+    for code in ExitCode:
+        assert f"{int(code)} " in (contract.__doc__ or ""), f"exit code {code} missing from the module docstring"
+
+
+def test_reference_defaults_round_to_65_frames_at_512_for_both_families():
+    for family in (WAN, LTX):
+        assert nearest_valid_frames(64, family) == 65
+        assert nearest_valid_side(512, family) == 512
+
+
+@pytest.mark.parametrize(
+    ("family", "requested", "frames"),
+    [
+        (WAN, 1, 1),
+        (WAN, 2, 1),
+        (WAN, 3, 5),
+        (WAN, 81, 81),
+        (WAN, 128, 129),
+        (LTX, 4, 1),
+        (LTX, 5, 9),
+        (LTX, 161, 161),
+        (LTX, 100, 97),
+        (LTX, 128, 129),
+    ],
+)
+def test_frames_round_to_the_nearest_valid_count(family, requested, frames):
+    assert nearest_valid_frames(requested, family) == frames
+    assert (frames - 1) % family.frame_step == 0
+
+
+@pytest.mark.parametrize(
+    ("family", "requested", "side"),
+    [
+        (WAN, 480, 480),
+        (WAN, 500, 496),
+        (WAN, 504, 512),
+        (WAN, 1, 16),
+        (LTX, 480, 480),
+        (LTX, 704, 704),
+        (LTX, 500, 512),
+        (LTX, 10, 32),
+    ],
+)
+def test_sides_round_to_the_nearest_multiple(family, requested, side):
+    assert nearest_valid_side(requested, family) == side
+
+
+@pytest.mark.parametrize(
+    ("class_name", "mode", "pipeline"),
+    [
+        ("WanPipeline", "text-to-video", "WanPipeline"),
+        ("WanPipeline", "video-to-video", "WanVideoToVideoPipeline"),
+        ("WanImageToVideoPipeline", "image-to-video", "WanImageToVideoPipeline"),
+        ("LTXPipeline", "text-to-video", "LTXPipeline"),
+        ("LTXPipeline", "image-to-video", "LTXImageToVideoPipeline"),
+        ("LTXPipeline", "video-to-video", "LTXConditionPipeline"),
+        ("LTXConditionPipeline", "text-to-video", "LTXPipeline"),
+    ],
+)
+def test_pipeline_class_follows_model_index_and_mode(tmp_path, class_name, mode, pipeline):
+    info = read_model_info(_model_folder(tmp_path, class_name))
+    assert pipeline_class_for(info, mode) == pipeline
+    assert info.components == ("transformer",)
+
+
+@pytest.mark.parametrize(
+    ("class_name", "mode"),
+    [
+        ("WanPipeline", "image-to-video"),
+        ("WanImageToVideoPipeline", "text-to-video"),
+        ("WanImageToVideoPipeline", "video-to-video"),
+    ],
+)
+def test_mode_the_model_cannot_do_is_invalid_input(tmp_path, class_name, mode):
+    info = read_model_info(_model_folder(tmp_path, class_name))
+    with pytest.raises(InvalidInputError, match=f"cannot do {mode}"):
+        pipeline_class_for(info, mode)
+
+
+def test_missing_or_foreign_model_folder_is_invalid_input(tmp_path):
+    with pytest.raises(InvalidInputError, match="does not exist"):
+        read_model_info(tmp_path / "absent")
+    with pytest.raises(InvalidInputError, match=r"no model_index\.json"):
+        read_model_info(tmp_path)
+    with pytest.raises(InvalidInputError, match="StableDiffusionPipeline"):
+        read_model_info(_model_folder(tmp_path, "StableDiffusionPipeline"))
+    assert set(MODEL_MODES) >= {"WanPipeline", "WanImageToVideoPipeline", "LTXPipeline"}
+
+
+def test_seed_minus_one_is_drawn_and_zero_is_kept():
+    assert draw_seed(0) == 0
+    assert draw_seed(42) == 42
+    drawn = {draw_seed(-1) for _ in range(5)}
+    assert all(0 <= s < 2**32 for s in drawn)
+    assert len(drawn) > 1
+
+
+def test_frame_sampling_keeps_real_time_and_stretches_short_clips():
+    # 30 fps source, 24 fps output: frame i is the source frame at i/24 s.
+    assert sample_indices(300, 30.0, 5, 24) == [0, 1, 2, 4, 5]
+    # A 3-frame source stretched over 9 output frames, in order, first and last kept.
+    short = sample_indices(3, 24.0, 9, 24)
+    assert short[0] == 0
+    assert short[-1] == 2
+    assert short == sorted(short)
+    assert sample_indices(0, 24.0, 9, 24) == []
+
+
+def test_runner_input_round_trips_in_camel_case():
+    doc = RunnerInput.model_validate(
+        {
+            "videojob": {"name": "job-1-abcdefabcdef", "namespace": "ns", "uid": "u"},
+            "spec": {"mode": "image-to-video", "model": "wan", "input": {"uri": "s3://b/in/cat.png"}, "seed": 0},
+            "model": {"path": "/models/wan"},
+            "output": json.loads(OutputLocation.for_video("b", "outputs/", "x.mp4").to_json()),
+        }
+    )
+    assert doc.spec.seed == 0
+    assert doc.spec.num_frames == 64
+    assert doc.spec.input is not None
+    assert (doc.spec.input.bucket, doc.spec.input.key) == ("b", "in/cat.png")
+    assert doc.output.video_key == "outputs/x.mp4"
+    assert doc.output.metadata_key == "outputs/x.json"
+    assert doc.output.poster_key == "outputs/x.jpg"
+    again = RunnerInput.model_validate_json(doc.to_json())
+    assert again == doc
+    assert '"numFrames":64' in doc.to_json()
+
+
+def test_progress_location_is_per_videojob_uid():
+    ref = VideoJobRef(name="job-1-abcdefabcdef", namespace="ns", uid="1234")
+    assert ProgressLocation.for_videojob("b", "outputs", ref).key == "outputs/.progress/ns/job-1-abcdefabcdef-1234.json"
+
+
+def test_termination_message_never_exceeds_4_kib():
+    result = RunResult(exit_code=10, reason="InvalidInput", message='é"x\n' * 5000, timings={"load": 1.0})
+    text = result.to_termination_message()
+    assert len(text.encode()) <= TERMINATION_MESSAGE_LIMIT
+    doc = json.loads(text)
+    assert doc["exitCode"] == 10
+    assert doc["message"].startswith('é"x\n')
+    short = RunResult(exit_code=0, reason="Succeeded", message="ok")
+    assert json.loads(short.to_termination_message()) == {
+        "exitCode": 0,
+        "reason": "Succeeded",
+        "message": "ok",
+        "timings": {},
+    }
+
+
+def test_s3_connection_errors_are_transient():
+    from botocore.exceptions import ClientError, EndpointConnectionError
+
+    assert exit_code_for(EndpointConnectionError(endpoint_url="http://127.0.0.1:1")) == ExitCode.TRANSIENT
+    throttled = ClientError({"Error": {"Code": "SlowDown"}, "ResponseMetadata": {"HTTPStatusCode": 503}}, "PutObject")
+    assert exit_code_for(throttled) == ExitCode.TRANSIENT
+    assert exit_code_for(TransientError("x")) == ExitCode.TRANSIENT
+    assert exit_code_for(ValueError("bug")) == ExitCode.INTERNAL
+
+
+def test_spec_defaults_match_the_crd():
+    """The CRD owns the defaults; the runner's copy (for hand runs) must not drift from it."""
+    yaml = pytest.importorskip("yaml")
+    files = sorted((REPO / "crds").glob("*videojob*.yaml"))
+    if not files:
+        pytest.skip("no VideoJob CRD in crds/ yet")
+    crd = yaml.safe_load(files[0].read_text())
+    props = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]
+    from videogen_common.runner_contract import VideoJobSpec
+
+    for field_name, field in VideoJobSpec.model_fields.items():
+        alias = field.alias or field_name
+        if alias in props and "default" in props[alias]:
+            assert props[alias]["default"] == field.default, alias
+
+
+def test_ltx_runs_at_least_two_steps_and_video_to_video_at_least_one(tmp_path):
+    from videogen_common.runner_contract import VideoJobSpec
+    from videogen_runner.params import resolve_used
+
+    ltx = read_model_info(_model_folder(tmp_path, "LTXPipeline"))
+    spec = VideoJobSpec.model_validate(
+        {"mode": "video-to-video", "model": "m", "numInferenceSteps": 1, "strength": 0.0, "input": {"uri": "s3://b/k"}}
+    )
+    used = resolve_used(spec, ltx, "LTXConditionPipeline", None, 0)
+    assert used.num_inference_steps == 2
+    assert int(used.num_inference_steps * used.strength) == 1
+    wan = read_model_info(_model_folder(tmp_path, "WanPipeline"))
+    spec3 = spec.model_copy(update={"num_inference_steps": 3})
+    assert int(3 * resolve_used(spec3, wan, "WanVideoToVideoPipeline", None, 0).strength) == 1

@@ -1,0 +1,448 @@
+"""The runner on real diffusers smoke models, real ffmpeg and a real SeaweedFS S3.
+
+End-to-end cases run ``videogen-runner run`` as a subprocess, as the Job does. The reference-default and
+same-seed cases call the same ``main`` in this process to spare a torch import each (they are about the numbers,
+not the process).
+"""
+
+import contextlib
+import io
+import json
+import os
+import socket
+import subprocess
+import sys
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import imageio_ffmpeg
+import numpy as np
+import pytest
+from PIL import Image
+
+pytest.importorskip("torch")
+pytest.importorskip("diffusers")
+
+
+from videogen_common.runner_contract import (
+    ExitCode,
+    OutputLocation,
+    ProgressLocation,
+    ProgressReport,
+    RunnerInput,
+    VideoJobRef,
+)
+from videogen_runner import cli
+from videogen_runner.media import probe_video, write_mp4
+from videogen_runner.smoke_model import LTX, WAN_I2V, WAN_T2V, make_smoke_models
+
+pytestmark = pytest.mark.runner
+
+PROGRESS_BUCKET = "runner-progress"
+
+
+@pytest.fixture(scope="session")
+def smoke_models(tmp_path_factory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("smoke-models")
+    return {p.name: p for p in make_smoke_models(root)}
+
+
+@pytest.fixture(scope="session")
+def progress_bucket(s3) -> str:
+    """A versioned bucket: every rewrite of the progress object stays readable, so a test sees each update."""
+    client = s3.client()
+    with contextlib.suppress(client.exceptions.BucketAlreadyOwnedByYou):
+        client.create_bucket(Bucket=PROGRESS_BUCKET)
+    client.put_bucket_versioning(Bucket=PROGRESS_BUCKET, VersioningConfiguration={"Status": "Enabled"})
+    return PROGRESS_BUCKET
+
+
+def s3_env(s3, endpoint_url: str | None = None) -> dict[str, str]:
+    return {
+        "VIDEOGEN_S3_ENDPOINT_URL": endpoint_url or s3.endpoint_url,
+        "VIDEOGEN_S3_ACCESS_KEY_ID": s3.access_key,
+        "VIDEOGEN_S3_SECRET_ACCESS_KEY": s3.secret_key,
+        "VIDEOGEN_S3_REGION": s3.region,
+        "VIDEOGEN_S3_MAX_ATTEMPTS": "2",
+        "VIDEOGEN_S3_CONNECT_TIMEOUT": "2",
+    }
+
+
+@dataclass
+class Job:
+    doc: RunnerInput
+    prefix: str
+
+
+def make_job(s3, progress_bucket: str, model: Path, **spec: Any) -> Job:
+    prefix = f"runner-tests/{uuid.uuid4().hex[:10]}"
+    ref = VideoJobRef(name="job-1700000000-abcdefabcdef", namespace="tests", uid=uuid.uuid4().hex)
+    doc = RunnerInput.model_validate(
+        {
+            "videojob": ref.model_dump(by_alias=True),
+            "spec": {"model": model.name, "prompt": "a cat playing with a ball", **spec},
+            "model": {"path": str(model)},
+            "output": OutputLocation.for_video(s3.bucket, prefix, "out.mp4").model_dump(by_alias=True),
+            "progress": ProgressLocation.for_videojob(progress_bucket, prefix, ref).model_dump(by_alias=True),
+        }
+    )
+    return Job(doc=doc, prefix=prefix)
+
+
+@dataclass
+class Outcome:
+    exit_code: int
+    result: dict[str, Any]
+    log: str
+
+
+def run_subprocess(job: Job, env: dict[str, str], tmp_path: Path) -> Outcome:
+    doc_file = tmp_path / "input.json"
+    doc_file.write_text(job.doc.to_json())
+    termination = tmp_path / "termination-log"
+    proc = subprocess.run(
+        [sys.executable, "-m", "videogen_runner.cli", "run", "--input", str(doc_file)],
+        env={**os.environ, **env, "VIDEOGEN_TERMINATION_LOG": str(termination)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    return Outcome(proc.returncode, json.loads(termination.read_text()), proc.stderr)
+
+
+def run_in_process(job: Job, env: dict[str, str], tmp_path: Path, monkeypatch) -> Outcome:
+    for key, value in {**env, "VIDEOGEN_TERMINATION_LOG": str(tmp_path / "termination-log")}.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("VIDEOGEN_RUNNER_INPUT", job.doc.to_json())
+    code = cli.main(["run"])
+    return Outcome(code, json.loads((tmp_path / "termination-log").read_text()), "")
+
+
+def keys_under(s3, prefix: str) -> list[str]:
+    listing = s3.client().list_objects_v2(Bucket=s3.bucket, Prefix=prefix)
+    return sorted(o["Key"] for o in listing.get("Contents", []))
+
+
+def download(s3, key: str, target: Path) -> Path:
+    s3.client().download_file(s3.bucket, key, str(target))
+    return target
+
+
+def progress_history(s3, location: ProgressLocation | None) -> list[ProgressReport]:
+    assert location is not None, "the runner input has no progress location"
+    client = s3.client()
+    versions = client.list_object_versions(Bucket=location.bucket, Prefix=location.key).get("Versions", [])
+    reports = [
+        ProgressReport.model_validate_json(
+            client.get_object(Bucket=location.bucket, Key=location.key, VersionId=v["VersionId"])["Body"].read()
+        )
+        for v in versions
+        if v["Key"] == location.key
+    ]
+    return sorted(reports, key=lambda r: r.updated_at)
+
+
+def decoded_frames(path: Path) -> np.ndarray:
+    reader = imageio_ffmpeg.read_frames(str(path))
+    meta = reader.__next__()
+    width, height = meta["size"]
+    return np.stack([np.frombuffer(f, np.uint8).reshape(height, width, 3) for f in reader])
+
+
+def assert_published(s3, job: Job, outcome: Outcome, tmp_path: Path) -> dict[str, Any]:
+    """The MP4 probes to the used values; metadata and poster are there; returns the used values."""
+    assert outcome.exit_code == 0, outcome.result
+    used = outcome.result["used"]
+    out = job.doc.output
+    assert keys_under(s3, job.prefix + "/") == sorted([out.video_key, out.metadata_key, out.poster_key])
+    head = s3.client().head_object(Bucket=s3.bucket, Key=out.video_key)
+    assert head["ContentType"] == "video/mp4"
+    probe = probe_video(download(s3, out.video_key, tmp_path / "out.mp4"))
+    assert (probe.frames, probe.width, probe.height) == (used["numFrames"], used["width"], used["height"])
+    assert probe.fps == pytest.approx(used["fps"])
+    body = s3.client().get_object(Bucket=s3.bucket, Key=out.metadata_key)["Body"].read()
+    metadata = json.loads(body)
+    # The termination message leaves out nulls (it has 4 KiB); the metadata keeps them.
+    assert {k: v for k, v in metadata["used"].items() if v is not None} == used
+    assert metadata["videoUri"] == f"s3://{s3.bucket}/{out.video_key}"
+    assert {"load", "encode-prompt", "denoise", "decode", "encode-video", "upload", "total"} <= set(metadata["timings"])
+    poster = s3.client().get_object(Bucket=s3.bucket, Key=out.poster_key)["Body"].read()
+    with Image.open(io.BytesIO(poster)) as image:
+        assert image.format == "JPEG"
+        assert image.size == (used["width"], used["height"])
+    return dict(used)
+
+
+def upload_image(s3, key: str) -> str:
+    x = np.linspace(0, 255, 100, dtype=np.uint8)
+    pixels = np.stack(np.broadcast_arrays(x[None, :], x[:70, None], np.full((70, 100), 128, np.uint8)), -1)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels.astype(np.uint8)).save(buffer, format="PNG")
+    s3.client().put_object(Bucket=s3.bucket, Key=key, Body=buffer.getvalue(), ContentType="image/png")
+    return f"s3://{s3.bucket}/{key}"
+
+
+def upload_video(s3, key: str, tmp_path: Path, suffix: str) -> str:
+    frames = np.zeros((30, 72, 96, 3), np.uint8)
+    for i in range(30):
+        frames[i, :, (i * 3) % 96 :, 0] = 200
+        frames[i, : (i * 2) % 72, :, 1] = 150
+    path = tmp_path / f"input{suffix}"
+    if suffix == ".mp4":
+        write_mp4(frames, path, 30)
+    else:
+        writer = imageio_ffmpeg.write_frames(str(path), (96, 72), fps=30, codec="mpeg4", macro_block_size=1)
+        writer.send(None)
+        for frame in frames:
+            writer.send(np.ascontiguousarray(frame))
+        writer.close()
+    s3.client().upload_file(str(path), s3.bucket, key)
+    return f"s3://{s3.bucket}/{key}"
+
+
+# (model, mode, input kind): every mode of every family, each through the subprocess like a Job.
+CASES = [
+    (WAN_T2V, "text-to-video", None),
+    (WAN_I2V, "image-to-video", "image"),
+    (WAN_T2V, "video-to-video", ".mp4"),
+    (LTX, "text-to-video", None),
+    (LTX, "image-to-video", "image"),
+    (LTX, "video-to-video", ".avi"),
+]
+
+
+@pytest.mark.parametrize(("model", "mode", "input_kind"), CASES, ids=[f"{m}-{mode}" for m, mode, _ in CASES])
+def test_each_mode_publishes_an_mp4_matching_the_used_values(
+    s3, progress_bucket, smoke_models, tmp_path, model, mode, input_kind
+):
+    spec: dict[str, Any] = {
+        "mode": mode,
+        # Off-grid on purpose: the runner must round (Wan 9 frames, 64x48; LTX 9 frames, 64x64) and say so.
+        "numFrames": 10,
+        "width": 70,
+        "height": 50,
+        "fps": 12,
+        "numInferenceSteps": 3,
+        "guidanceScale": 5.0,
+        "strength": 0.7,
+        "seed": 0,
+    }
+    if input_kind == "image":
+        spec["input"] = {"uri": upload_image(s3, f"runner-tests/inputs/{uuid.uuid4().hex}.png")}
+    elif input_kind is not None:
+        uri = upload_video(s3, f"runner-tests/inputs/{uuid.uuid4().hex}{input_kind}", tmp_path, input_kind)
+        spec["input"] = {"uri": uri}
+    job = make_job(s3, progress_bucket, smoke_models[model], **spec)
+
+    outcome = run_subprocess(job, s3_env(s3), tmp_path)
+
+    used = assert_published(s3, job, outcome, tmp_path)
+    grid = 16 if model in (WAN_T2V, WAN_I2V) else 32
+    assert used["numFrames"] == 9
+    assert (used["width"], used["height"]) == (64, 48 if grid == 16 else 64)
+    assert used["seed"] == 0
+    assert used["fps"] == 12
+    history = progress_history(s3, job.doc.progress)
+    phases = [r.phase for r in history]
+    assert phases[0] == "starting"
+    assert phases[-1] == "succeeded"
+    assert history[-1].percent == 100.0
+    steps = [r.step for r in history if r.phase == "denoising"]
+    total = 2 if mode == "video-to-video" else 3  # int(3 * 0.7) steps of the schedule for video-to-video
+    assert steps == list(range(1, total + 1)), phases
+    assert {r.total_steps for r in history if r.phase == "denoising"} == {total}
+    assert {r.videojob_uid for r in history} == {job.doc.videojob.uid}
+
+
+@pytest.mark.parametrize("model", [LTX, WAN_T2V])
+def test_reference_defaults_give_65_frames_at_512x512_24fps(
+    s3, progress_bucket, smoke_models, tmp_path, monkeypatch, model
+):
+    # Only the step count is lowered (to keep a CPU run short); frames, size, fps, guidance are the API defaults.
+    job = make_job(s3, progress_bucket, smoke_models[model], mode="text-to-video", numInferenceSteps=1)
+    assert (job.doc.spec.num_frames, job.doc.spec.width, job.doc.spec.fps) == (64, 512, 24)
+
+    outcome = run_in_process(job, s3_env(s3), tmp_path, monkeypatch)
+
+    used = assert_published(s3, job, outcome, tmp_path)
+    assert (used["numFrames"], used["width"], used["height"], used["fps"]) == (65, 512, 512, 24)
+    assert 0 <= used["seed"] < 2**32
+
+
+def test_same_seed_gives_the_same_frames(s3, progress_bucket, smoke_models, tmp_path, monkeypatch):
+    videos = []
+    for attempt in range(2):
+        spec = {
+            "mode": "text-to-video",
+            "numFrames": 9,
+            "width": 64,
+            "height": 64,
+            "numInferenceSteps": 2,
+            "seed": 1234,
+        }
+        job = make_job(s3, progress_bucket, smoke_models[WAN_T2V], **spec)
+        run_dir = tmp_path / str(attempt)
+        run_dir.mkdir()
+        outcome = run_in_process(job, s3_env(s3), run_dir, monkeypatch)
+        assert outcome.exit_code == 0, outcome.result
+        videos.append(decoded_frames(download(s3, job.doc.output.video_key, run_dir / "out.mp4")))
+    assert videos[0].shape == (9, 64, 64, 3)
+    assert np.array_equal(videos[0], videos[1])
+
+
+def _corrupt_image(s3, tmp_path) -> dict[str, Any]:
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 64), "red").save(buffer, format="PNG")
+    key = f"runner-tests/inputs/{uuid.uuid4().hex}.png"
+    # A real PNG header, then the pixel data cut short and overwritten.
+    s3.client().put_object(Bucket=s3.bucket, Key=key, Body=buffer.getvalue()[:60] + b"\x00garbage" * 20)
+    return {"mode": "image-to-video", "input": {"uri": f"s3://{s3.bucket}/{key}"}}
+
+
+def _text_named_mp4(s3, tmp_path) -> dict[str, Any]:
+    key = f"runner-tests/inputs/{uuid.uuid4().hex}.mp4"
+    s3.client().put_object(Bucket=s3.bucket, Key=key, Body=b"this is not a video\n" * 10)
+    return {"mode": "video-to-video", "input": {"uri": f"s3://{s3.bucket}/{key}"}}
+
+
+def _zero_frame_video(s3, tmp_path) -> dict[str, Any]:
+    path = tmp_path / "zero.mp4"
+    subprocess.run(
+        [
+            imageio_ffmpeg.get_ffmpeg_exe(),
+            "-y",
+            "-loglevel",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "color=c=black:s=64x64:d=1",
+            "-frames:v",
+            "0",
+            "-c:v",
+            "libx264",
+            str(path),
+        ],
+        check=True,
+    )
+    key = f"runner-tests/inputs/{uuid.uuid4().hex}.mp4"
+    s3.client().upload_file(str(path), s3.bucket, key)
+    return {"mode": "video-to-video", "input": {"uri": f"s3://{s3.bucket}/{key}"}}
+
+
+def _missing_input(s3, tmp_path) -> dict[str, Any]:
+    return {"mode": "image-to-video", "input": {"uri": f"s3://{s3.bucket}/runner-tests/inputs/absent.png"}}
+
+
+BAD_INPUTS = [
+    ("corrupt-image", WAN_I2V, _corrupt_image, "input image cannot be decoded"),
+    ("text-named-mp4", LTX, _text_named_mp4, "not a video file"),
+    ("zero-frame-video", WAN_T2V, _zero_frame_video, "zero frames"),
+    ("missing-input-object", LTX, _missing_input, "not found in S3"),
+    (
+        "unsupported-mode",
+        WAN_T2V,
+        lambda s3, tmp_path: {"mode": "image-to-video", "input": {"uri": "s3://b/x.png"}},
+        "cannot do image-to-video",
+    ),
+    ("missing-model-folder", "no-such-model", lambda s3, tmp_path: {"mode": "text-to-video"}, "does not exist"),
+]
+
+
+@pytest.mark.parametrize(("model", "make_spec", "message"), [c[1:] for c in BAD_INPUTS], ids=[c[0] for c in BAD_INPUTS])
+def test_bad_input_fails_as_invalid_input_before_weights_load(
+    s3, progress_bucket, smoke_models, tmp_path, model, make_spec, message
+):
+    folder = smoke_models.get(model, tmp_path / model)
+    job = make_job(s3, progress_bucket, folder, numFrames=9, width=64, height=64, **make_spec(s3, tmp_path))
+
+    outcome = run_subprocess(job, s3_env(s3), tmp_path)
+
+    assert outcome.exit_code == ExitCode.INVALID_INPUT, outcome.log
+    assert outcome.result["reason"] == "InvalidInput"
+    assert message in outcome.result["message"]
+    # The placement line is logged right after the weights load; a bad input must stop before it.
+    assert "placement:" not in outcome.log
+    assert keys_under(s3, job.prefix + "/") == []
+    assert "loading" not in [r.phase for r in progress_history(s3, job.doc.progress)]
+
+
+def test_unreachable_s3_is_transient(s3, progress_bucket, smoke_models, tmp_path):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed_port = sock.getsockname()[1]
+    job = make_job(s3, progress_bucket, smoke_models[LTX], mode="text-to-video", numFrames=9, width=64, height=64)
+
+    outcome = run_subprocess(job, s3_env(s3, endpoint_url=f"http://127.0.0.1:{closed_port}"), tmp_path)
+
+    assert outcome.exit_code == ExitCode.TRANSIENT, outcome.log
+    assert outcome.result["reason"] == "Transient"
+    assert "S3 unreachable" in outcome.result["message"]
+
+
+def test_failed_upload_leaves_nothing_half_written(s3, progress_bucket, smoke_models, tmp_path, monkeypatch):
+    """S3 dies between the video and the metadata: what went up is removed and the try is transient."""
+    from botocore.exceptions import EndpointConnectionError
+
+    from videogen_common import s3 as common_s3
+
+    job = make_job(
+        s3,
+        progress_bucket,
+        smoke_models[LTX],
+        mode="text-to-video",
+        numFrames=9,
+        width=64,
+        height=64,
+        numInferenceSteps=2,
+    )
+    real_make_client = common_s3.make_client
+
+    def client_losing_s3_at_metadata(settings):
+        client = real_make_client(settings)
+        real_put = client.put_object
+
+        def put_object(**kwargs):
+            if kwargs["Key"] == job.doc.output.metadata_key:
+                raise EndpointConnectionError(endpoint_url=s3.endpoint_url)
+            return real_put(**kwargs)
+
+        client.put_object = put_object
+        return client
+
+    monkeypatch.setattr(common_s3, "make_client", client_losing_s3_at_metadata)
+    outcome = run_in_process(job, s3_env(s3), tmp_path, monkeypatch)
+
+    assert outcome.exit_code == ExitCode.TRANSIENT, outcome.result
+    assert keys_under(s3, job.prefix + "/") == []
+    assert progress_history(s3, job.doc.progress)[-1].phase == "failed"
+
+
+def test_bench_prints_phase_times_and_the_flop_floor_on_cpu(smoke_models, capsys):
+    code = cli.main(
+        [
+            "bench",
+            str(smoke_models[LTX]),
+            "--device",
+            "cpu",
+            "--width",
+            "64",
+            "--height",
+            "64",
+            "--frames",
+            "9",
+            "--steps",
+            "2",
+            "--json",
+        ]
+    )
+
+    assert code == 0
+    figures = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert figures["device"] == "cpu"
+    assert (figures["width"], figures["height"], figures["frames"], figures["steps"]) == (64, 64, 9, 2)
+    for key in ("load_s", "encode_prompt_s", "step_median_s", "decode_s", "encode_mp4_s", "floor_step_s"):
+        assert figures[key] > 0, key
+    assert figures["step_to_floor"] > 1
