@@ -13,9 +13,7 @@ def _b64(path: Path) -> str:
     return base64.b64encode(path.read_bytes()).decode()
 
 
-def write_kubeconfig(settings: DevSettings, identity: pki.ClientIdentity, path: Path) -> Path:
-    """Write (or rewrite) a kubeconfig for `identity`; returns its path."""
-    cert, key = pki.ensure_client(settings.pki_dir, identity)
+def _write(settings: DevSettings, user: str, credentials: dict[str, str], path: Path) -> Path:
     config = {
         "apiVersion": "v1",
         "kind": "Config",
@@ -28,16 +26,12 @@ def write_kubeconfig(settings: DevSettings, identity: pki.ClientIdentity, path: 
                 },
             }
         ],
-        "users": [
-            {
-                "name": identity.user,
-                "user": {"client-certificate-data": _b64(cert), "client-key-data": _b64(key)},
-            }
-        ],
-        "contexts": [{"name": "videogen-dev", "context": {"cluster": "videogen-dev", "user": identity.user}}],
+        "users": [{"name": user, "user": credentials}],
+        "contexts": [{"name": "videogen-dev", "context": {"cluster": "videogen-dev", "user": user}}],
         "current-context": "videogen-dev",
     }
     path.parent.mkdir(parents=True, exist_ok=True)
+    # Written aside and moved into place: a reader never sees half a file, nor one readable by others.
     tmp = path.with_suffix(".tmp")
     tmp.write_text(yaml.safe_dump(config))
     tmp.chmod(0o600)
@@ -45,25 +39,12 @@ def write_kubeconfig(settings: DevSettings, identity: pki.ClientIdentity, path: 
     return path
 
 
+def write_kubeconfig(settings: DevSettings, identity: pki.ClientIdentity, path: Path) -> Path:
+    """Write (or rewrite) a kubeconfig for `identity`'s client certificate; returns its path."""
+    cert, key = pki.ensure_client(settings.pki_dir, identity)
+    return _write(settings, identity.user, {"client-certificate-data": _b64(cert), "client-key-data": _b64(key)}, path)
+
+
 def write_token_kubeconfig(settings: DevSettings, user: str, token: str, path: Path) -> Path:
     """A kubeconfig that authenticates with a bearer token (a service account's, say)."""
-    config = {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [
-            {
-                "name": "videogen-dev",
-                "cluster": {
-                    "server": settings.apiserver_url,
-                    "certificate-authority-data": _b64(settings.pki_dir / "ca.crt"),
-                },
-            }
-        ],
-        "users": [{"name": user, "user": {"token": token}}],
-        "contexts": [{"name": "videogen-dev", "context": {"cluster": "videogen-dev", "user": user}}],
-        "current-context": "videogen-dev",
-    }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump(config))
-    path.chmod(0o600)
-    return path
+    return _write(settings, user, {"token": token}, path)

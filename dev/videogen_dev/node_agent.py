@@ -733,26 +733,9 @@ class NodeAgent:
                 continue
             ref = var.value_from
             if ref.secret_key_ref is not None:
-                data = self._optional(
-                    ref.secret_key_ref.optional, lambda r=ref: self._secret(ns, r.secret_key_ref.name)
-                )
-                value = data.get(ref.secret_key_ref.key)
-                if value is None and not ref.secret_key_ref.optional:
-                    raise ContainerConfigError(
-                        "CreateContainerConfigError",
-                        f"couldn't find key {ref.secret_key_ref.key} in Secret {ns}/{ref.secret_key_ref.name}",
-                    )
+                value = self._key_ref(ref.secret_key_ref, "Secret", lambda name: self._secret(ns, name), ns)
             elif ref.config_map_key_ref is not None:
-                data = self._optional(
-                    ref.config_map_key_ref.optional, lambda r=ref: self._config_map(ns, r.config_map_key_ref.name)
-                )
-                value = data.get(ref.config_map_key_ref.key)
-                if value is None and not ref.config_map_key_ref.optional:
-                    raise ContainerConfigError(
-                        "CreateContainerConfigError",
-                        f"couldn't find key {ref.config_map_key_ref.key} in ConfigMap "
-                        f"{ns}/{ref.config_map_key_ref.name}",
-                    )
+                value = self._key_ref(ref.config_map_key_ref, "ConfigMap", lambda name: self._config_map(ns, name), ns)
             elif ref.field_ref is not None:
                 value = self._field_ref(pod, ref.field_ref.field_path)
             elif ref.resource_field_ref is not None:
@@ -762,6 +745,15 @@ class NodeAgent:
             if value is not None:
                 env[var.name] = value
         return env
+
+    def _key_ref(self, ref: Any, kind: str, read: Any, namespace: str) -> str | None:
+        """One key of a Secret or ConfigMap; missing and not optional is a config error, as in kubelet."""
+        value = self._optional(ref.optional, lambda: read(ref.name)).get(ref.key)
+        if value is None and not ref.optional:
+            raise ContainerConfigError(
+                "CreateContainerConfigError", f"couldn't find key {ref.key} in {kind} {namespace}/{ref.name}"
+            )
+        return value
 
     @staticmethod
     def _optional(optional: bool | None, read: Any) -> dict[str, str]:

@@ -4,10 +4,9 @@ import json
 import time
 from typing import Any
 
-import boto3
-from botocore.client import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from videogen_common.s3 import S3Settings, make_client
 from videogen_dev import processes
 from videogen_dev.settings import DevSettings
 
@@ -18,16 +17,22 @@ class S3Error(RuntimeError):
     pass
 
 
-def client(settings: DevSettings) -> Any:
-    """A boto3 S3 client for the local store (path-style addressing, as SeaweedFS expects)."""
-    return boto3.client(
-        "s3",
+def connection(settings: DevSettings) -> S3Settings:
+    """The local store as the components' S3 settings (what their VIDEOGEN_S3_* variables would say)."""
+    return S3Settings(
         endpoint_url=settings.s3_endpoint_url,
-        aws_access_key_id=settings.s3_access_key,
-        aws_secret_access_key=settings.s3_secret_key,
-        region_name=settings.s3_region,
-        config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 2}, connect_timeout=2),
+        access_key_id=settings.s3_access_key,
+        secret_access_key=settings.s3_secret_key,
+        region=settings.s3_region,
+        force_path_style=True,
+        connect_timeout=2,
+        max_attempts=2,
     )
+
+
+def client(settings: DevSettings) -> Any:
+    """A boto3 S3 client for the local store."""
+    return make_client(connection(settings))
 
 
 def _argv(settings: DevSettings) -> list[str]:

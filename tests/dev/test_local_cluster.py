@@ -131,7 +131,8 @@ def test_deleting_a_pod_stops_its_process_with_sigterm(cluster: Cluster, namespa
         60,
         "a running pod",
     )
-    assert live_processes(marker) != ""
+    # "Running" is reported at fork; the command line shows the marker once the shim has exec'd it.
+    wait_for(lambda: live_processes(marker), lambda out: out != "", 10, "the container process")
     cluster.kubectl("delete", "-n", namespace, "pod", pod["metadata"]["name"], "--grace-period=5", "--wait=true")
     with open(f"/tmp/{marker}") as f:
         assert f.read().strip() == "got-term"
@@ -147,7 +148,8 @@ def test_a_process_that_ignores_sigterm_is_killed_after_the_grace_period(cluster
         60,
         "a running pod",
     )
-    assert live_processes(marker) != ""
+    # "Running" is reported at fork; the command line shows the marker once the shim has exec'd it.
+    wait_for(lambda: live_processes(marker), lambda out: out != "", 10, "the container process")
     cluster.kubectl("delete", "-n", namespace, "pod", pod["metadata"]["name"], "--grace-period=1", "--wait=true")
     assert live_processes(marker) == ""
 
@@ -235,57 +237,32 @@ def test_an_image_without_a_local_stand_in_is_reported_not_run(cluster: Cluster,
 def test_a_service_account_without_bindings_is_refused_pods(cluster: Cluster, namespace: str) -> None:
     cluster.kubectl("create", "serviceaccount", "nobody", "-n", namespace)
     token = cluster.kubectl("create", "token", "nobody", "-n", namespace).stdout.strip()
-    result = subprocess.run(
-        [
-            str(cluster.settings.venv_bin / "kubectl"),
-            f"--server={cluster.settings.apiserver_url}",
-            f"--certificate-authority={cluster.settings.pki_dir / 'ca.crt'}",
-            f"--token={token}",
-            "get",
-            "pods",
-            "-n",
-            namespace,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
-    assert result.returncode != 0
-    assert "forbidden" in result.stderr.lower()
-    assert f"system:serviceaccount:{namespace}:nobody" in result.stderr
+
+    def list_pods_as_nobody() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [
+                str(cluster.settings.venv_bin / "kubectl"),
+                f"--server={cluster.settings.apiserver_url}",
+                f"--certificate-authority={cluster.settings.pki_dir / 'ca.crt'}",
+                f"--token={token}",
+                *("get", "pods", "-n", namespace),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+
+    refused = list_pods_as_nobody()
+    assert refused.returncode != 0
+    assert "forbidden" in refused.stderr.lower()
+    assert f"system:serviceaccount:{namespace}:nobody" in refused.stderr
     # ...and the same token works once RBAC grants it.
     cluster.kubectl("create", "role", "pod-reader", "-n", namespace, "--verb=list", "--resource=pods")
     cluster.kubectl(
-        "create",
-        "rolebinding",
-        "nobody-reads",
-        "-n",
-        namespace,
-        "--role=pod-reader",
-        f"--serviceaccount={namespace}:nobody",
+        *("create", "rolebinding", "nobody-reads", "-n", namespace),
+        *("--role=pod-reader", f"--serviceaccount={namespace}:nobody"),
     )
-    wait_for(
-        lambda: (
-            subprocess.run(
-                [
-                    str(cluster.settings.venv_bin / "kubectl"),
-                    f"--server={cluster.settings.apiserver_url}",
-                    f"--certificate-authority={cluster.settings.pki_dir / 'ca.crt'}",
-                    f"--token={token}",
-                    "get",
-                    "pods",
-                    "-n",
-                    namespace,
-                ],
-                capture_output=True,
-                text=True,
-                timeout=30,
-            ).returncode
-        ),
-        lambda code: code == 0,
-        30,
-        "the RoleBinding to take effect",
-    )
+    wait_for(list_pods_as_nobody, lambda r: r.returncode == 0, 30, "the RoleBinding to take effect")
 
 
 @pytest.mark.parametrize("what", [["get", "secret/unrelated"], ["list", "secrets"]])
