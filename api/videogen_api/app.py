@@ -1,0 +1,94 @@
+"""The app factory: settings in, a FastAPI app with its Kubernetes and S3 clients, routes and error handling out."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+
+from videogen_api.admission import Admission
+from videogen_api.config import ApiSettings
+from videogen_api.deps import Services
+from videogen_api.errors import install_error_handlers
+from videogen_api.gate import BodyRule, RequestGate
+from videogen_api.kube import Kube, make_api_client
+from videogen_api.metrics import Metrics, MetricsMiddleware
+from videogen_api.routes import generate, health, jobs, models, outputs
+from videogen_api.storage import Storage
+from videogen_api.version import VERSION
+from videogen_common.s3 import S3Settings, make_client
+
+# Room for the form fields beside the file (two prompts of at most 4000 characters and a few numbers).
+_FORM_FIELDS_BYTES = 64 * 1024
+_JSON_BODY_BYTES = 64 * 1024
+
+DESCRIPTION = """\
+Video generation on Kubernetes, compatible with the reference video server API.
+
+Each generation request becomes a `VideoJob` resource (the only record of the job); `GET /api/v1/job/{id}` reads
+it back. Errors are always `{"error": "<what to fix>"}`.
+"""
+
+
+def _body_rules(settings: ApiSettings) -> dict[tuple[str, str], BodyRule]:
+    def upload(what: str, limit: int) -> BodyRule:
+        return BodyRule("multipart/form-data", limit + _FORM_FIELDS_BYTES, f"{what} must be at most {limit} bytes")
+
+    json_rule = BodyRule(
+        "application/json", _JSON_BODY_BYTES, f"the JSON body must be at most {_JSON_BODY_BYTES} bytes"
+    )
+    return {
+        ("POST", "/api/v1/generate/text-to-video"): json_rule,
+        ("POST", "/api/v1/generate/image-to-video"): upload("image", settings.max_image_bytes),
+        ("POST", "/api/v1/generate/video-to-video"): upload("video", settings.max_video_bytes),
+        ("POST", "/api/v1/models/download"): json_rule,
+    }
+
+
+def create_app(
+    settings: ApiSettings | None = None,
+    *,
+    s3_settings: S3Settings | None = None,
+    kube: Kube | None = None,
+    s3_client: Any = None,
+) -> FastAPI:
+    """The API for these settings; ``kube`` and ``s3_client`` replace the ones the settings would make."""
+    settings = settings or ApiSettings()
+    kube = kube or Kube(make_api_client(settings), settings.namespace)
+    storage = Storage(s3_client or make_client(s3_settings or S3Settings()), settings.bucket)
+    metrics = Metrics()
+
+    app = FastAPI(title="videogen API", version=VERSION, description=DESCRIPTION)
+    app.state.services = Services(
+        settings=settings,
+        kube=kube,
+        storage=storage,
+        admission=Admission(settings, kube, storage),
+        metrics=metrics,
+        api_keys=tuple(settings.accepted_api_keys()),
+    )
+    install_error_handlers(app)
+    for module in (health, generate, jobs, models, outputs):
+        app.include_router(module.router)
+    app.add_middleware(RequestGate, rules=_body_rules(settings))
+    # Added last, so it is outermost and also sees the gate's 413/415 answers.
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    _drop_422_from_openapi(app)
+    return app
+
+
+def _drop_422_from_openapi(app: FastAPI) -> None:
+    """FastAPI documents a 422 on every route; this API answers validation errors with 400 (errors.py)."""
+    generate_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = generate_openapi()
+            for path in schema["paths"].values():
+                for operation in path.values():
+                    operation.get("responses", {}).pop("422", None)
+            for name in ("HTTPValidationError", "ValidationError"):
+                schema.get("components", {}).get("schemas", {}).pop(name, None)
+        return app.openapi_schema or schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -1,0 +1,101 @@
+"""The API's settings: one pydantic-settings class read from `VIDEOGEN_API_*` (S3 itself is `VIDEOGEN_S3_*`)."""
+
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from videogen_common.names import MODES
+
+_MIB = 1024 * 1024
+
+
+class ApiSettings(BaseSettings):
+    """`VIDEOGEN_API_*`. Lists are comma-separated (``VIDEOGEN_API_MODEL_CATALOG=a/b,c/d``)."""
+
+    model_config = SettingsConfigDict(env_prefix="VIDEOGEN_API_", extra="ignore")
+
+    # --- where the jobs live --------------------------------------------------------------------------------
+    #: Namespace of the VideoJobs and VideoModels this API serves.
+    namespace: str = "default"
+    #: Kubeconfig file; unset means the pod's service account (in-cluster config).
+    kubeconfig: Path | None = None
+
+    # --- models ---------------------------------------------------------------------------------------------
+    #: Model per mode when a request names none: a VideoModel name or a Hugging Face repo id. Empty leaves
+    #: spec.model unset, so the operator's default applies and the API does not check readiness.
+    default_model_text_to_video: str = ""
+    default_model_image_to_video: str = ""
+    default_model_video_to_video: str = ""
+    #: With auto-download on, a job for a model that is not Ready waits for it (a VideoModel is created when
+    #: none exists) instead of getting 503.
+    auto_download: bool = False
+    #: Hugging Face repo ids listed by GET /api/v1/models even before anyone downloads them.
+    model_catalog: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    #: When non-empty, only these repo ids may be downloaded or named in a request.
+    model_allowlist: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    #: Shown as cache_dir by the reference's model endpoints (the model cache volume's mount path).
+    model_cache_dir: str = "/models"
+    #: Shown as gpu_enabled by /api/v1/model/info (whether the generation pods request GPUs).
+    gpu_enabled: bool = True
+
+    # --- admission ------------------------------------------------------------------------------------------
+    #: Active (pending + processing) VideoJobs allowed in the namespace; more submits get 429.
+    max_concurrent_jobs: int = Field(default=2, ge=1)
+    #: Retry-After seconds sent with 429.
+    retry_after_seconds: int = Field(default=10, ge=1)
+
+    # --- uploads --------------------------------------------------------------------------------------------
+    max_image_bytes: int = Field(default=20 * _MIB, ge=1)
+    max_video_bytes: int = Field(default=200 * _MIB, ge=1)
+    #: Decompression-bomb guard: width x height of an uploaded image.
+    max_image_pixels: int = Field(default=4096 * 4096, ge=1)
+    max_video_seconds: float = Field(default=120.0, gt=0)
+    max_video_frames: int = Field(default=3600, ge=1)
+    #: Largest width or height of an uploaded video.
+    max_video_dimension: int = Field(default=4096, ge=1)
+
+    # --- S3 layout (the connection is videogen_common.s3.S3Settings) ------------------------------------------
+    bucket: str = "videogen"
+    #: Uploads go to <inputs_prefix>/<videojob name>/input.<ext>.
+    inputs_prefix: str = "inputs"
+    #: The API sets spec.output to <bucket>/<outputs_prefix>, so /outputs/<file> reads <outputs_prefix>/<file>.
+    outputs_prefix: str = "outputs"
+    #: Answer /outputs/<file> with a redirect to a presigned S3 URL instead of streaming through the API.
+    outputs_presigned_redirect: bool = False
+    presigned_url_ttl_seconds: int = Field(default=300, ge=1, le=7 * 24 * 3600)
+
+    # --- access ---------------------------------------------------------------------------------------------
+    #: API keys accepted in X-API-Key or Authorization: Bearer. Empty (and no file) means no authentication.
+    api_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
+    #: A file with one key per line (a mounted Secret); read at startup, joined with api_keys.
+    api_keys_file: Path | None = None
+
+    # --- identity (GET /health) -----------------------------------------------------------------------------
+    service_name: str = "videogen-api"
+
+    # --- serving (videogen-api console script) --------------------------------------------------------------
+    host: str = "0.0.0.0"  # noqa: S104 - a container listens on all its interfaces
+    port: int = 8080
+
+    @field_validator("model_catalog", "model_allowlist", "api_keys", mode="before")
+    @classmethod
+    def _split_commas(cls, value: object) -> object:
+        # Environment variables hold one string; a comma list reads better in a Helm values file than JSON.
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    def default_model(self, mode: str) -> str | None:
+        """The configured default model for a mode, or None for the operator's default."""
+        if mode not in MODES:
+            raise ValueError(f"unknown mode {mode!r}")
+        value: str = getattr(self, "default_model_" + mode.replace("-", "_"))
+        return value or None
+
+    def accepted_api_keys(self) -> list[str]:
+        keys = [key.get_secret_value() for key in self.api_keys]
+        if self.api_keys_file is not None:
+            keys += [line.strip() for line in self.api_keys_file.read_text().splitlines() if line.strip()]
+        return keys

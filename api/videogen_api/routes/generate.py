@@ -1,0 +1,137 @@
+"""POST /api/v1/generate/{text,image,video}-to-video: each request becomes one VideoJob."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Annotated
+
+from fastapi import APIRouter, File, Form, Response, UploadFile
+
+from videogen_api.admission import Admitted, Submission, Upload
+from videogen_api.deps import AdmissionDep, ApiKeyRequired, IdempotencyKeyHeader, ServicesDep
+from videogen_api.errors import ApiError
+from videogen_api.media import MediaError, MediaKind, MediaType, VideoFacts, check_image, inspect_video, sniff
+from videogen_api.routes import error_responses
+from videogen_api.schemas import GenerateResponse, ImageToVideoForm, TextToVideoRequest, VideoToVideoForm
+from videogen_api.videojobs import state_of
+from videogen_common.names import videojob_name_to_job_id
+
+router = APIRouter(prefix="/api/v1/generate", tags=["generate"], dependencies=[ApiKeyRequired])
+
+_RESPONSES = error_responses(400, 401, 413, 415, 429, 500, 503)
+_STARTED = "Video generation started"
+_ACCEPTED_TYPES: dict[MediaKind, str] = {"image": "a JPEG or PNG image", "video": "an MP4, MOV, AVI or WebM video"}
+
+
+def _respond(admitted: Admitted, response: Response) -> GenerateResponse:
+    if not admitted.created:
+        response.headers["Idempotent-Replayed"] = "true"
+    name = admitted.videojob["metadata"]["name"]
+    return GenerateResponse(
+        job_id=videojob_name_to_job_id(name),
+        status=state_of(admitted.videojob),
+        message=_STARTED if admitted.created else "Job already submitted with this Idempotency-Key",
+    )
+
+
+@router.post("/text-to-video", response_model=GenerateResponse, responses=_RESPONSES)
+def text_to_video(
+    request: TextToVideoRequest,
+    admission: AdmissionDep,
+    response: Response,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> GenerateResponse:
+    """Generate a video from a text prompt."""
+    submission = Submission(
+        mode="text-to-video",
+        parameters=request.model_dump(exclude={"model"}),
+        model=request.model,
+        idempotency_key=idempotency_key,
+    )
+    return _respond(admission.submit(submission, None), response)
+
+
+@router.post("/image-to-video", response_model=GenerateResponse, responses=_RESPONSES)
+def image_to_video(
+    form: Annotated[ImageToVideoForm, Form()],
+    image: Annotated[UploadFile, File(description="Input image (JPEG or PNG).")],
+    services: ServicesDep,
+    response: Response,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> GenerateResponse:
+    """Generate a video from an input image and an optional prompt."""
+    upload = _checked_upload(services, "image-to-video", "image", image)
+    submission = Submission("image-to-video", form.model_dump(exclude={"model"}), form.model, idempotency_key)
+    return _respond(services.admission.submit(submission, upload), response)
+
+
+@router.post("/video-to-video", response_model=GenerateResponse, responses=_RESPONSES)
+def video_to_video(
+    form: Annotated[VideoToVideoForm, Form()],
+    video: Annotated[UploadFile, File(description="Input video (MP4, MOV, AVI or WebM).")],
+    services: ServicesDep,
+    response: Response,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> GenerateResponse:
+    """Transform an input video following a prompt."""
+    upload = _checked_upload(services, "video-to-video", "video", video)
+    submission = Submission("video-to-video", form.model_dump(exclude={"model"}), form.model, idempotency_key)
+    return _respond(services.admission.submit(submission, upload), response)
+
+
+def _checked_upload(services: ServicesDep, mode: str, field: MediaKind, file: UploadFile) -> Upload:
+    """Size, magic bytes and a decode check, all before anything is stored; the outcome is counted."""
+    try:
+        upload = _check(services, field, file)
+    except ApiError as exc:
+        outcome = {413: "too_large", 415: "unsupported_type"}.get(exc.status_code, "invalid")
+        services.metrics.uploads.labels(mode, outcome).inc()
+        raise
+    services.metrics.uploads.labels(mode, "accepted").inc()
+    services.metrics.upload_bytes.labels(mode).inc(file.size or 0)
+    return upload
+
+
+def _check(services: ServicesDep, field: MediaKind, file: UploadFile) -> Upload:
+    settings = services.settings
+    data = file.file
+    data.seek(0, 2)
+    size = data.tell()
+    limit = settings.max_image_bytes if field == "image" else settings.max_video_bytes
+    if size > limit:
+        raise ApiError(413, f"{field} must be at most {limit} bytes; it is {size} bytes")
+    if size == 0:
+        raise ApiError(400, f"Invalid request: {field} is empty; upload {_ACCEPTED_TYPES[field]}")
+    data.seek(0)
+    media = sniff(data.read(64))
+    if media is None or media.kind != field:
+        # The bytes decide, not the client's Content-Type or file name.
+        raise ApiError(415, f"{field} must be {_ACCEPTED_TYPES[field]}; the uploaded file is not")
+    try:
+        if field == "image":
+            check_image(data, media, settings.max_image_pixels)
+        else:
+            _check_video_caps(inspect_video(data, media), media, services)
+    except MediaError as exc:
+        raise ApiError(400, f"Invalid request: {exc}") from exc
+    digest = hashlib.sha256()
+    data.seek(0)
+    while chunk := data.read(1024 * 1024):
+        digest.update(chunk)
+    return Upload(file=data, media=media, sha256=digest.hexdigest())
+
+
+def _check_video_caps(facts: VideoFacts, media: MediaType, services: ServicesDep) -> None:
+    settings = services.settings
+    if max(facts.width, facts.height) > settings.max_video_dimension:
+        raise MediaError(
+            f"video is {facts.width}x{facts.height}; width and height must be at most {settings.max_video_dimension}"
+        )
+    if facts.duration_seconds is not None and facts.duration_seconds > settings.max_video_seconds:
+        raise MediaError(
+            f"video is {facts.duration_seconds:.1f} s long; at most {settings.max_video_seconds:g} s are accepted"
+        )
+    if facts.frames is not None and facts.frames > settings.max_video_frames:
+        raise MediaError(f"video has {facts.frames} frames; at most {settings.max_video_frames} are accepted")
+    if facts.duration_seconds is None and facts.frames is None:
+        raise MediaError(f"the {media.label} video records neither its duration nor its frame count")

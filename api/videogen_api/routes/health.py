@@ -1,0 +1,54 @@
+"""Liveness (/health, the reference's), readiness (/readyz: Kubernetes and S3) and /metrics."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import APIRouter, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from videogen_api.deps import ServicesDep
+from videogen_api.schemas import HealthResponse, ReadyResponse
+from videogen_api.version import VERSION
+
+router = APIRouter(tags=["health"])
+log = logging.getLogger(__name__)
+
+
+@router.get("/health", response_model=HealthResponse)
+def health(services: ServicesDep) -> HealthResponse:
+    """The process serves requests (nothing else is checked: a liveness probe must not fail on a slow apiserver)."""
+    return HealthResponse(service=services.settings.service_name, version=VERSION)
+
+
+def _failure(exc: Exception) -> str:
+    # The exception type and its first line: enough to tell a refused connection from a 403, no stack.
+    first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {first_line}"[:300]
+
+
+@router.get("/readyz", response_model=ReadyResponse, responses={503: {"model": ReadyResponse}})
+def readyz(services: ServicesDep) -> JSONResponse:
+    """Ready when the Kubernetes API (VideoJobs in our namespace) and the S3 bucket both answer."""
+    checks: dict[str, str] = {}
+    try:
+        services.kube.list_videojobs(label_selector="videogen.dev/readiness-probe=none")
+        checks["kubernetes"] = "ok"
+    except Exception as exc:
+        log.warning("readiness: Kubernetes API check failed: %s", exc)
+        checks["kubernetes"] = _failure(exc)
+    try:
+        services.storage.check()
+        checks["s3"] = "ok"
+    except Exception as exc:
+        log.warning("readiness: S3 check failed: %s", exc)
+        checks["s3"] = _failure(exc)
+    ready = all(result == "ok" for result in checks.values())
+    body = ReadyResponse(status="ready" if ready else "unavailable", checks=checks)
+    return JSONResponse(body.model_dump(), status_code=200 if ready else 503)
+
+
+@router.get("/metrics", include_in_schema=False)
+def metrics(services: ServicesDep) -> Response:
+    return Response(generate_latest(services.metrics.registry), media_type=CONTENT_TYPE_LATEST)

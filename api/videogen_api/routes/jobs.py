@@ -1,0 +1,98 @@
+"""GET/DELETE /api/v1/job/{job_id} and GET /api/v1/jobs: VideoJobs read back as the reference's job view."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Callable
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response
+
+from videogen_api.deps import ApiKeyRequired, KubeDep
+from videogen_api.errors import bad_request, not_found
+from videogen_api.kube import KubeObject
+from videogen_api.routes import error_responses
+from videogen_api.schemas import JobListResponse, JobResponse, JobState
+from videogen_api.videojobs import TERMINAL_STATES, state_of, videojob_to_job
+from videogen_common.names import is_job_id, is_videojob_name, job_id_to_videojob_name
+
+router = APIRouter(prefix="/api/v1", tags=["jobs"], dependencies=[ApiKeyRequired])
+
+_MAX_PAGE = 500
+
+
+def _output_url(request: Request) -> Callable[[str], str]:
+    return lambda filename: str(request.url_for("get_output", filename=filename))
+
+
+def _videojob(kube: KubeDep, job_id: str) -> KubeObject:
+    # A malformed id cannot name a VideoJob: the same 404 as an unknown one, and no apiserver call.
+    videojob = kube.get_videojob(job_id_to_videojob_name(job_id)) if is_job_id(job_id) else None
+    if videojob is None:
+        raise not_found(f"No job with id {job_id!r}")
+    return videojob
+
+
+@router.get("/job/{job_id}", response_model=JobResponse, responses=error_responses(401, 404, 500))
+def get_job(job_id: str, kube: KubeDep, request: Request) -> JobResponse:
+    """The job's status; output_path and output_url once it is completed."""
+    return videojob_to_job(_videojob(kube, job_id), _output_url(request))
+
+
+@router.delete(
+    "/job/{job_id}", response_model=JobResponse, status_code=202, responses=error_responses(400, 401, 404, 500)
+)
+def cancel_job(job_id: str, kube: KubeDep, request: Request, response: Response) -> JobResponse:
+    """Cancel the job: sets the VideoJob's spec.cancel, and the operator stops the run. The record stays."""
+    videojob = _videojob(kube, job_id)
+    state = state_of(videojob)
+    if state == "cancelled" or videojob["spec"].get("cancel"):
+        response.status_code = 200
+        return videojob_to_job(videojob, _output_url(request))
+    if state in TERMINAL_STATES:
+        raise bad_request(f"job {job_id} is already {state}; there is nothing to cancel")
+    patched = kube.merge_patch_videojob(videojob["metadata"]["name"], {"spec": {"cancel": True}})
+    if patched is None:
+        raise not_found(f"No job with id {job_id!r}")
+    return videojob_to_job(patched, _output_url(request))
+
+
+def _sort_key(videojob: KubeObject) -> tuple[str, str]:
+    return (videojob["metadata"]["creationTimestamp"], videojob["metadata"]["name"])
+
+
+def _encode_cursor(videojob: KubeObject) -> str:
+    created, name = _sort_key(videojob)
+    return base64.urlsafe_b64encode(f"{created}|{name}".encode()).decode()
+
+
+def _decode_cursor(cursor: str) -> tuple[str, str]:
+    try:
+        created, name = base64.urlsafe_b64decode(cursor.encode()).decode().split("|")
+    except (binascii.Error, UnicodeError, ValueError):
+        raise bad_request("cursor is not one this API returned; use next_cursor from the previous page") from None
+    return created, name
+
+
+@router.get("/jobs", response_model=JobListResponse, responses=error_responses(400, 401, 500))
+def list_jobs(
+    kube: KubeDep,
+    request: Request,
+    status: Annotated[JobState | None, Query(description="Only jobs in this state.")] = None,
+    limit: Annotated[int, Query(ge=1, le=_MAX_PAGE, description="Jobs per page.")] = 50,
+    cursor: Annotated[str | None, Query(description="next_cursor of the previous page.")] = None,
+) -> JobListResponse:
+    """Jobs, newest first. The status lives in the VideoJob status, which no selector can filter, so the list is
+    read whole and filtered here; the cursor is the position (creation time, name) after the last job shown."""
+    videojobs = [vj for vj in kube.list_videojobs() if is_videojob_name(vj["metadata"]["name"])]
+    if status is not None:
+        videojobs = [vj for vj in videojobs if state_of(vj) == status]
+    videojobs.sort(key=_sort_key, reverse=True)
+    if cursor is not None:
+        after = _decode_cursor(cursor)
+        videojobs = [vj for vj in videojobs if _sort_key(vj) < after]
+    page = videojobs[:limit]
+    next_cursor = _encode_cursor(page[-1]) if len(videojobs) > limit else None
+    output_url = _output_url(request)
+    return JobListResponse(jobs=[videojob_to_job(vj, output_url) for vj in page], next_cursor=next_cursor)

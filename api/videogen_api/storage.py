@@ -1,0 +1,70 @@
+"""The S3 side: uploaded inputs in, generated outputs out (connection from videogen_common.s3)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, BinaryIO
+
+from botocore.exceptions import ClientError
+
+_NOT_FOUND_CODES = {"404", "NoSuchKey", "NotFound"}
+_CHUNK_BYTES = 256 * 1024
+
+
+@dataclass(frozen=True)
+class ObjectHead:
+    size: int
+    etag: str
+    content_type: str | None
+    last_modified: Any
+
+
+class Storage:
+    """One bucket; keys are built by the callers."""
+
+    def __init__(self, s3_client: Any, bucket: str) -> None:
+        self._s3 = s3_client
+        self.bucket = bucket
+
+    def uri(self, key: str) -> str:
+        return f"s3://{self.bucket}/{key}"
+
+    def upload(self, key: str, file: BinaryIO, content_type: str) -> None:
+        file.seek(0)
+        self._s3.upload_fileobj(file, self.bucket, key, ExtraArgs={"ContentType": content_type})
+
+    def delete(self, key: str) -> None:
+        self._s3.delete_object(Bucket=self.bucket, Key=key)
+
+    def head(self, key: str) -> ObjectHead | None:
+        try:
+            response = self._s3.head_object(Bucket=self.bucket, Key=key)
+        except ClientError as exc:
+            if str(exc.response.get("Error", {}).get("Code")) in _NOT_FOUND_CODES:
+                return None
+            raise
+        return ObjectHead(
+            size=int(response["ContentLength"]),
+            etag=str(response.get("ETag", "")),
+            content_type=response.get("ContentType"),
+            last_modified=response.get("LastModified"),
+        )
+
+    def stream(self, key: str, first: int, last: int) -> Iterator[bytes]:
+        """Bytes first..last (inclusive) of the object, in chunks, read as the client consumes them."""
+        body = self._s3.get_object(Bucket=self.bucket, Key=key, Range=f"bytes={first}-{last}")["Body"]
+        try:
+            yield from body.iter_chunks(_CHUNK_BYTES)
+        finally:
+            body.close()
+
+    def presigned_get_url(self, key: str, ttl_seconds: int) -> str:
+        url: str = self._s3.generate_presigned_url(
+            "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=ttl_seconds
+        )
+        return url
+
+    def check(self) -> None:
+        """Raises when the bucket cannot be reached with these credentials."""
+        self._s3.head_bucket(Bucket=self.bucket)

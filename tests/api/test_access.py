@@ -1,0 +1,78 @@
+"""Runs under the chart's RBAC rules; readiness, API keys, metrics and the OpenAPI document."""
+
+from __future__ import annotations
+
+import subprocess
+
+from tests.api.conftest import API_RULES, RunningApi, ServeApi, s3_settings
+from tests.conftest import S3Endpoint
+from videogen_dev.cluster import Cluster
+
+
+def test_the_api_service_account_can_do_what_the_api_needs_and_no_more(
+    cluster: Cluster, api: RunningApi, namespace: str
+) -> None:
+    def can(verb: str, resource: str, *extra: str) -> bool:
+        result = subprocess.run(
+            [str(cluster.settings.venv_bin / "kubectl"), f"--kubeconfig={api.settings.kubeconfig}",
+             "auth", "can-i", verb, resource, "-n", namespace, *extra],
+            capture_output=True, text=True, timeout=30,
+        )  # fmt: skip
+        return result.stdout.strip() == "yes"
+
+    assert API_RULES.exists()
+    assert all(can(verb, "videojobs.videogen.dev") for verb in ("create", "get", "list", "watch", "patch"))
+    assert all(can(verb, "videomodels.videogen.dev") for verb in ("create", "get", "list"))
+    assert not can("patch", "videojobs.videogen.dev", "--subresource=status")
+    assert not can("delete", "videojobs.videogen.dev")
+    assert not can("create", "jobs.batch")
+    assert not can("get", "secrets")
+
+
+def test_readyz_is_ready_when_kubernetes_and_s3_answer(api: RunningApi) -> None:
+    response = api.http.get("/readyz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ready", "checks": {"kubernetes": "ok", "s3": "ok"}}
+
+
+def test_readyz_says_which_dependency_failed(serve_api: ServeApi, s3: S3Endpoint) -> None:
+    api = serve_api(s3_override=s3_settings(s3).model_copy(update={"endpoint_url": "http://127.0.0.1:9"}))
+    response = api.http.get("/readyz")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["status"] == "unavailable"
+    assert body["checks"]["kubernetes"] == "ok"
+    assert body["checks"]["s3"] != "ok"
+
+
+def test_api_keys_when_configured_are_required_except_on_probes(serve_api) -> None:
+    api = serve_api(api_keys=["k-one", "k-two"])
+    missing = api.http.get("/api/v1/jobs")
+    assert missing.status_code == 401 and set(missing.json()) == {"error"}
+    assert api.http.get("/api/v1/jobs", headers={"X-API-Key": "k-wrong"}).status_code == 401
+    assert api.http.get("/api/v1/jobs", headers={"X-API-Key": "k-two"}).status_code == 200
+    assert api.http.get("/api/v1/jobs", headers={"Authorization": "Bearer k-one"}).status_code == 200
+    assert api.http.get("/health").status_code == 200
+    assert api.http.get("/readyz").status_code == 200
+
+
+def test_api_keys_are_off_by_default(api: RunningApi) -> None:
+    assert api.http.get("/api/v1/jobs").status_code == 200
+
+
+def test_metrics_count_requests_by_route_template_and_code(api: RunningApi) -> None:
+    api.http.get("/api/v1/job/job_1234567890_abcdef123456")
+    api.http.post("/api/v1/generate/text-to-video", data={"prompt": "x"})
+    text = api.http.get("/metrics").text
+    assert 'videogen_api_requests_total{code="404",method="GET",route="/api/v1/job/{job_id}"} 1.0' in text
+    assert "videogen_api_request_duration_seconds_bucket" in text
+    assert 'code="415"' in text
+
+
+def test_openapi_documents_the_real_schemas_and_no_422(api: RunningApi) -> None:
+    schema = api.http.get("/openapi.json").json()
+    t2v = schema["components"]["schemas"]["TextToVideoRequest"]["properties"]
+    assert (t2v["num_frames"]["maximum"], t2v["num_frames"]["default"]) == (128, 64)
+    assert (t2v["guidance_scale"]["minimum"], t2v["guidance_scale"]["maximum"]) == (1, 20)
+    assert "422" not in str(schema)
+    assert api.http.get("/docs").status_code == 200
