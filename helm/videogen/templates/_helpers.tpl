@@ -1,0 +1,186 @@
+{{/* Names ------------------------------------------------------------------------------------------------- */}}
+
+{{- define "videogen.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* The release's base name: <release> when it already contains the chart name, else <release>-<chart>. */}}
+{{- define "videogen.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 50 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 50 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 50 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "videogen.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
+app.kubernetes.io/name: {{ include "videogen.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: videogen
+{{- end }}
+
+{{/* Selector labels of one component: (dict "root" $ "component" "api") */}}
+{{- define "videogen.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "videogen.name" .root }}
+app.kubernetes.io/instance: {{ .root.Release.Name }}
+app.kubernetes.io/component: {{ .component }}
+{{- end }}
+
+{{- define "videogen.componentLabels" -}}
+{{ include "videogen.labels" .root }}
+app.kubernetes.io/component: {{ .component }}
+{{- end }}
+
+{{- define "videogen.apiServiceAccount" -}}
+{{- default (printf "%s-api" (include "videogen.fullname" .)) .Values.api.serviceAccount.name }}
+{{- end }}
+{{- define "videogen.operatorServiceAccount" -}}
+{{- default (printf "%s-operator" (include "videogen.fullname" .)) .Values.operator.serviceAccount.name }}
+{{- end }}
+{{- define "videogen.runnerServiceAccount" -}}
+{{- default (printf "%s-runner" (include "videogen.fullname" .)) .Values.runner.serviceAccount.name }}
+{{- end }}
+
+{{- define "videogen.modelCacheClaim" -}}
+{{- default (printf "%s-model-cache" (include "videogen.fullname" .)) .Values.modelCache.existingClaim }}
+{{- end }}
+
+{{/* Cluster-scoped objects carry the namespace, so one release name can be installed in several namespaces. */}}
+{{- define "videogen.clusterName" -}}
+{{- printf "%s-%s-%s" (include "videogen.fullname" .root) .root.Release.Namespace .suffix }}
+{{- end }}
+
+{{/* Images ------------------------------------------------------------------------------------------------ */}}
+
+{{- define "videogen.image" -}}
+{{- printf "%s:%s" .repository (default $.appVersion .tag) }}
+{{- end }}
+{{- define "videogen.apiImage" -}}
+{{- include "videogen.image" (merge (dict "appVersion" .Chart.AppVersion) .Values.images.api) }}
+{{- end }}
+{{- define "videogen.operatorImage" -}}
+{{- include "videogen.image" (merge (dict "appVersion" .Chart.AppVersion) .Values.images.operator) }}
+{{- end }}
+{{- define "videogen.runnerImage" -}}
+{{- include "videogen.image" (merge (dict "appVersion" .Chart.AppVersion) .Values.images.runner) }}
+{{- end }}
+
+{{/* Namespaces the operator watches (a list), unless it watches all of them. */}}
+{{- define "videogen.watchedNamespaces" -}}
+{{- toJson (uniq (prepend .Values.operator.watchNamespaces .Release.Namespace)) }}
+{{- end }}
+
+{{/* S3 --------------------------------------------------------------------------------------------------- */}}
+
+{{/* The Secret holding the S3 keys: the user's, or the one the chart makes for the bundled SeaweedFS demo. */}}
+{{- define "videogen.s3Secret" -}}
+{{- if .Values.s3.existingSecret }}
+{{- .Values.s3.existingSecret }}
+{{- else if and .Values.seaweedfs.enabled .Values.s3.demoCredentials.accessKeyId .Values.s3.demoCredentials.secretAccessKey }}
+{{- printf "%s-s3" (include "videogen.fullname" .) }}
+{{- else }}
+{{- fail "s3.existingSecret is empty: name a Secret that holds the S3 keys (keys s3.accessKeyIdKey and s3.secretAccessKeyKey), or, only to try the bundled SeaweedFS, set seaweedfs.enabled=true with s3.demoCredentials.accessKeyId and s3.demoCredentials.secretAccessKey (the chart ships no working keys)" }}
+{{- end }}
+{{- end }}
+
+{{- define "videogen.seaweedfsName" -}}
+{{- printf "%s-seaweedfs" (include "videogen.fullname" .) }}
+{{- end }}
+
+{{- define "videogen.s3Endpoint" -}}
+{{- if .Values.s3.endpoint }}
+{{- .Values.s3.endpoint }}
+{{- else if .Values.seaweedfs.enabled }}
+{{- printf "http://%s.%s.svc:%d" (include "videogen.seaweedfsName" .) .Release.Namespace (int .Values.seaweedfs.port) }}
+{{- end }}
+{{- end }}
+
+{{/* VIDEOGEN_S3_* for the API and operator containers; the keys come from the Secret, never inline. */}}
+{{- define "videogen.s3Env" -}}
+{{- $endpoint := include "videogen.s3Endpoint" . }}
+{{- if $endpoint }}
+- name: VIDEOGEN_S3_ENDPOINT_URL
+  value: {{ $endpoint | quote }}
+{{- end }}
+- name: VIDEOGEN_S3_REGION
+  value: {{ .Values.s3.region | quote }}
+- name: VIDEOGEN_S3_FORCE_PATH_STYLE
+  value: {{ .Values.s3.forcePathStyle | quote }}
+- name: VIDEOGEN_S3_ACCESS_KEY_ID
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "videogen.s3Secret" . }}
+      key: {{ .Values.s3.accessKeyIdKey }}
+- name: VIDEOGEN_S3_SECRET_ACCESS_KEY
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "videogen.s3Secret" . }}
+      key: {{ .Values.s3.secretAccessKeyKey }}
+{{- end }}
+
+{{/* Literal env from a name -> value map, sorted by name. */}}
+{{- define "videogen.literalEnv" -}}
+{{- range $name, $value := . }}
+- name: {{ $name }}
+  value: {{ $value | quote }}
+{{- end }}
+{{- end }}
+
+{{/* Pod placement: (dict "nodeSelector" ... "tolerations" ... "affinity" ...) */}}
+{{- define "videogen.placement" -}}
+{{- with .nodeSelector }}
+nodeSelector:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .tolerations }}
+tolerations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .affinity }}
+affinity:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end }}
+
+{{- define "videogen.modelDefaults" -}}
+{{- $d := dict }}
+{{- with .Values.defaultModels.textToVideo }}{{ $_ := set $d "text-to-video" . }}{{ end }}
+{{- with .Values.defaultModels.imageToVideo }}{{ $_ := set $d "image-to-video" . }}{{ end }}
+{{- with .Values.defaultModels.videoToVideo }}{{ $_ := set $d "video-to-video" . }}{{ end }}
+{{- toJson $d }}
+{{- end }}
+
+{{/* NetworkPolicy egress rules ------------------------------------------------------------------------- */}}
+
+{{/* One egress rule from (dict "to" peers "ports" [ports]). */}}
+{{- define "videogen.egressRule" -}}
+- to:
+    {{- toYaml .to | nindent 4 }}
+  ports:
+    {{- range .ports }}
+    - port: {{ . }}
+      protocol: TCP
+    {{- end }}
+{{- end }}
+{{/* Egress to S3: the bundled SeaweedFS by its labels, or networkPolicy.s3. */}}
+{{- define "videogen.s3Egress" -}}
+{{- if .Values.seaweedfs.enabled }}
+- to:
+    - podSelector:
+        matchLabels:
+          {{- include "videogen.selectorLabels" (dict "root" . "component" "seaweedfs") | nindent 10 }}
+  ports:
+    - port: {{ .Values.seaweedfs.port }}
+      protocol: TCP
+{{- else }}
+{{- include "videogen.egressRule" .Values.networkPolicy.s3 }}
+{{- end }}
+{{- end }}
