@@ -10,13 +10,16 @@ UV := $(BIN)/uv
 EXTRAS := api,operator,runner,dev
 STAMP := $(VENV)/.installed
 
-.PHONY: help venv controlplane up down status logs reset test lint fmt unit
+.PHONY: help venv controlplane up down status logs reset test lint fmt images
+
+VERSION ?= $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
 
 help:
 	@echo "make up        start the local system (control plane, GPU-pool node, S3, CRDs); API on 127.0.0.1:8080 once it lands"
 	@echo "make down      stop all of it"
 	@echo "make test      lint and run every test (starts what it needs)"
 	@echo "make status | logs | reset"
+	@echo "make images    build the api, operator and runner images (needs a Docker engine)"
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -49,3 +52,7 @@ fmt: venv
 
 test: venv controlplane lint
 	$(BIN)/pytest -ra $(PYTEST_ARGS)
+
+# Container images (needs a Docker engine, which this development machine does not have).
+images:
+	for c in api operator runner; do docker build -f $$c/Dockerfile -t videogen/$$c:$(VERSION) . || exit 1; done
