@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
 
 from videogen_api.admission import Admission
+from videogen_api.cache import VideoJobCache
 from videogen_api.config import ApiSettings
 from videogen_api.deps import Services
 from videogen_api.errors import install_error_handlers
@@ -57,11 +61,25 @@ def create_app(
     kube = kube or Kube(make_api_client(settings), settings.namespace)
     storage = Storage(s3_client or make_client(s3_settings or S3Settings()), settings.bucket)
     metrics = Metrics()
+    job_cache = VideoJobCache(
+        kube.api_client, kube.namespace, watch_timeout_seconds=settings.cache_watch_timeout_seconds
+    )
 
-    app = FastAPI(title="videogen API", version=VERSION, description=DESCRIPTION)
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # Not waited for: /readyz reports "cache not synced" until the first list, and reads fall back to the
+        # apiserver meanwhile, so a slow apiserver delays readiness, not the process start.
+        job_cache.start()
+        try:
+            yield
+        finally:
+            await asyncio.to_thread(job_cache.stop)
+
+    app = FastAPI(title="videogen API", version=VERSION, description=DESCRIPTION, lifespan=lifespan)
     app.state.services = Services(
         settings=settings,
         kube=kube,
+        job_cache=job_cache,
         storage=storage,
         admission=Admission(settings, kube, storage),
         metrics=metrics,

@@ -40,6 +40,10 @@ class ApiSettings(BaseSettings):
     #: Shown as gpu_enabled by /api/v1/model/info (whether the generation pods request GPUs).
     gpu_enabled: bool = True
 
+    # --- the VideoJob cache (cache.py) ---------------------------------------------------------------------
+    #: Server-side timeout of the cache's watch (jittered up to 1.5x); a watch that ends resumes where it stopped.
+    cache_watch_timeout_seconds: int = Field(default=300, ge=10)
+
     # --- admission ------------------------------------------------------------------------------------------
     #: Active (pending + processing) VideoJobs allowed in the namespace; more submits get 429.
     max_concurrent_jobs: int = Field(default=2, ge=1)

@@ -10,6 +10,7 @@ from fastapi import Depends, Header, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from videogen_api.admission import Admission
+from videogen_api.cache import VideoJobCache
 from videogen_api.config import ApiSettings
 from videogen_api.errors import ApiError
 from videogen_api.kube import Kube
@@ -21,6 +22,8 @@ from videogen_api.storage import Storage
 class Services:
     settings: ApiSettings
     kube: Kube
+    #: VideoJobs as the watch last delivered them; job reads come from here (see cache.py for what it guarantees).
+    job_cache: VideoJobCache
     storage: Storage
     admission: Admission
     metrics: Metrics
@@ -28,7 +31,11 @@ class Services:
     api_keys: tuple[str, ...]
 
 
-def _services(request: Request) -> Services:
+# The dependencies are ``async def`` although they do no I/O: FastAPI runs a plain ``def`` dependency in its
+# threadpool, and on a cached GET those hops would cost more than the request's own work.
+
+
+async def _services(request: Request) -> Services:
     services: Services = request.app.state.services
     return services
 
@@ -36,26 +43,31 @@ def _services(request: Request) -> Services:
 ServicesDep = Annotated[Services, Depends(_services)]
 
 
-def _settings(services: ServicesDep) -> ApiSettings:
+async def _settings(services: ServicesDep) -> ApiSettings:
     return services.settings
 
 
-def _kube(services: ServicesDep) -> Kube:
+async def _kube(services: ServicesDep) -> Kube:
     return services.kube
 
 
-def _storage(services: ServicesDep) -> Storage:
+async def _storage(services: ServicesDep) -> Storage:
     return services.storage
 
 
-def _admission(services: ServicesDep) -> Admission:
+async def _admission(services: ServicesDep) -> Admission:
     return services.admission
+
+
+async def _job_cache(services: ServicesDep) -> VideoJobCache:
+    return services.job_cache
 
 
 SettingsDep = Annotated[ApiSettings, Depends(_settings)]
 KubeDep = Annotated[Kube, Depends(_kube)]
 StorageDep = Annotated[Storage, Depends(_storage)]
 AdmissionDep = Annotated[Admission, Depends(_admission)]
+JobCacheDep = Annotated[VideoJobCache, Depends(_job_cache)]
 IdempotencyKeyHeader = Annotated[
     str | None,
     Header(
@@ -69,7 +81,7 @@ _api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="
 _bearer = HTTPBearer(auto_error=False, description="One of the configured API keys as a bearer token.")
 
 
-def require_api_key(
+async def require_api_key(
     services: ServicesDep,
     api_key: Annotated[str | None, Depends(_api_key_header)],
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],

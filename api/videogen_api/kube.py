@@ -33,6 +33,7 @@ class Kube:
     """VideoJob and VideoModel calls in one namespace; ``None`` where the object does not exist."""
 
     def __init__(self, api_client: client.ApiClient, namespace: str) -> None:
+        self.api_client = api_client
         self._objects = client.CustomObjectsApi(api_client)
         self.namespace = namespace
 

@@ -23,6 +23,7 @@ from kubernetes import client, config
 
 from tests.conftest import S3Endpoint
 from videogen_api.app import create_app
+from videogen_api.cache import VideoJobCache
 from videogen_api.config import ApiSettings
 from videogen_api.crd import GROUP, VERSION
 from videogen_common.s3 import S3Settings
@@ -85,6 +86,20 @@ class RunningApi:
     settings: ApiSettings
     namespace: str
     inputs_prefix: str
+    #: The app's VideoJob cache, for tests that look at (or freeze) it directly.
+    cache: VideoJobCache
+
+    def wait_until_cached(self, videojob: dict[str, Any]) -> None:
+        """Wait until the cache holds this version of the VideoJob (or a later one). Job reads see another
+        writer's change (the operator's) once the watch delivers it, so a test that changes status as the
+        operator and then reads it through the API waits for that first."""
+        name, version = videojob["metadata"]["name"], int(videojob["metadata"]["resourceVersion"])
+
+        def cached() -> bool:
+            seen = self.cache.get(name)
+            return seen is not None and int(seen["metadata"]["resourceVersion"]) >= version
+
+        assert wait_until(cached), f"the cache never saw {name} at resourceVersion {version}"
 
 
 ServeApi = Callable[..., RunningApi]
@@ -101,7 +116,7 @@ def serve_api(api_kubeconfig: Path, namespace: str, s3: S3Endpoint) -> Iterator[
     namespace, with inputs and outputs under a prefix of its own so tests never see each other's files."""
     servers: list[tuple[_Server, threading.Thread, httpx.Client]] = []
 
-    def start(s3_override: S3Settings | None = None, **overrides: Any) -> RunningApi:
+    def start(s3_override: S3Settings | None = None, wait_for_cache: bool = True, **overrides: Any) -> RunningApi:
         fields: dict[str, Any] = {
             "namespace": namespace,
             "kubeconfig": api_kubeconfig,
@@ -114,7 +129,8 @@ def serve_api(api_kubeconfig: Path, namespace: str, s3: S3Endpoint) -> Iterator[
         sock = socket.socket()
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-        server = _Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+        # Lifespan on: it starts the VideoJob cache, as in production.
+        server = _Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
         thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
         thread.start()
         deadline = time.monotonic() + 10
@@ -124,13 +140,26 @@ def serve_api(api_kubeconfig: Path, namespace: str, s3: S3Endpoint) -> Iterator[
         url = f"http://127.0.0.1:{port}"
         http = httpx.Client(base_url=url, timeout=30)
         servers.append((server, thread, http))
-        return RunningApi(url, http, settings, namespace, settings.inputs_prefix)
+        cache: VideoJobCache = app.state.services.job_cache
+        # Tests start from the steady state, where reads come from the cache (not the apiserver fallback).
+        assert not wait_for_cache or cache.wait_synced(10), "the VideoJob cache did not sync"
+        return RunningApi(url, http, settings, namespace, settings.inputs_prefix, cache)
 
     yield start
     for server, thread, http in servers:
         http.close()
         server.should_exit = True
         thread.join(timeout=10)
+
+
+def wait_until(predicate: Callable[[], object], timeout: float = 10, interval: float = 0.01) -> bool:
+    """Poll ``predicate`` until it is true or ``timeout`` seconds pass (the cache converges asynchronously)."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(interval)
+    return True
 
 
 @pytest.fixture
@@ -157,11 +186,13 @@ class Operator:
         result = self.objects.list_namespaced_custom_object(GROUP, VERSION, self.namespace, "videojobs")
         return cast(list[dict[str, Any]], cast(dict[str, Any], result)["items"])
 
-    def set_job_status(self, job_id: str, status: dict[str, Any]) -> None:
-        self.objects.patch_namespaced_custom_object_status(
+    def set_job_status(self, job_id: str, status: dict[str, Any]) -> dict[str, Any]:
+        """Merge ``status`` into the VideoJob's status; returns the object the apiserver wrote."""
+        result = self.objects.patch_namespaced_custom_object_status(
             GROUP, VERSION, self.namespace, "videojobs", job_id.replace("_", "-"), {"status": status},
             _content_type="application/merge-patch+json",
         )  # fmt: skip
+        return cast(dict[str, Any], result)
 
     def create_model(self, name: str, repo_id: str, state: str | None = "Ready") -> None:
         body = {

@@ -32,7 +32,7 @@ def test_the_api_service_account_can_do_what_the_api_needs_and_no_more(
 def test_readyz_is_ready_when_kubernetes_and_s3_answer(api: RunningApi) -> None:
     response = api.http.get("/readyz")
     assert response.status_code == 200
-    assert response.json() == {"status": "ready", "checks": {"kubernetes": "ok", "s3": "ok"}}
+    assert response.json() == {"status": "ready", "checks": {"kubernetes": "ok", "s3": "ok", "cache": "ok"}}
 
 
 def test_readyz_says_which_dependency_failed(serve_api: ServeApi, s3: S3Endpoint) -> None:

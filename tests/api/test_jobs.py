@@ -18,7 +18,7 @@ def test_delete_sets_spec_cancel_and_keeps_the_record(api: RunningApi, operator:
     assert response.json()["cancel_requested"] is True
     assert operator.videojob(job_id)["spec"]["cancel"] is True
     assert api.http.delete(f"/api/v1/job/{job_id}").status_code == 200
-    operator.set_job_status(job_id, {"state": "cancelled"})
+    api.wait_until_cached(operator.set_job_status(job_id, {"state": "cancelled"}))
     assert api.http.get(f"/api/v1/job/{job_id}").json()["status"] == "cancelled"
 
 
@@ -36,7 +36,8 @@ def test_job_list_filters_by_status_and_pages_newest_first(serve_api: ServeApi, 
     api = serve_api(max_concurrent_jobs=10)
     ids = [api.http.post(T2V, json={"prompt": f"{i}"}).json()["job_id"] for i in range(5)]
     operator.set_job_status(ids[0], {"state": "completed"})
-    operator.set_job_status(ids[1], {"state": "failed"})
+    # The list comes from the cache: wait for the last change (the watch delivers them in order).
+    api.wait_until_cached(operator.set_job_status(ids[1], {"state": "failed"}))
 
     pages: list[str] = []
     cursor = None

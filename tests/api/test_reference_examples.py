@@ -79,7 +79,12 @@ def test_job_status_follows_the_videojob_from_pending_to_completed_and_serves_th
     assert RFC3339.fullmatch(pending["created_at"]) and RFC3339.fullmatch(pending["updated_at"])
     assert pending["output_path"] is None
 
-    operator.set_job_status(job_id, {"state": "processing", "progress": {"step": 10, "totalSteps": 50, "percent": 20}})
+    # As the operator would; job reads see its change once the API's watch delivers it.
+    api.wait_until_cached(
+        operator.set_job_status(
+            job_id, {"state": "processing", "progress": {"step": 10, "totalSteps": 50, "percent": 20}}
+        )
+    )
     processing = api.http.get(f"/api/v1/job/{job_id}").json()
     assert (processing["status"], processing["message"]) == ("processing", "Generating video...")
     assert processing["progress"] == {"step": 10, "total_steps": 50, "percent": 20}
@@ -87,15 +92,13 @@ def test_job_status_follows_the_videojob_from_pending_to_completed_and_serves_th
     filename = "text2video_20240115_103045_abc123.mp4"
     video = (DATA / "clip.mp4").read_bytes()
     operator.put_output(api.settings.outputs_prefix, filename, video)
-    operator.set_job_status(
-        job_id,
-        {
-            "state": "completed",
-            "progress": {"step": 50, "totalSteps": 50, "percent": 100},
-            "output": {"file": filename, "path": f"./outputs/{filename}"},
-            "used": {"seed": 1234, "numFrames": 65, "width": 512, "height": 512, "model": "Lightricks/LTX-Video"},
-        },
-    )
+    completion = {
+        "state": "completed",
+        "progress": {"step": 50, "totalSteps": 50, "percent": 100},
+        "output": {"file": filename, "path": f"./outputs/{filename}"},
+        "used": {"seed": 1234, "numFrames": 65, "width": 512, "height": 512, "model": "Lightricks/LTX-Video"},
+    }
+    api.wait_until_cached(operator.set_job_status(job_id, completion))
     completed = api.http.get(f"/api/v1/job/{job_id}").json()
     assert (completed["status"], completed["message"]) == ("completed", "Generation complete")
     assert completed["output_path"] == f"./outputs/{filename}"
@@ -113,7 +116,9 @@ def test_job_status_follows_the_videojob_from_pending_to_completed_and_serves_th
 
 def test_failed_job_reads_error_and_the_operators_message(api: RunningApi, operator: Operator) -> None:
     job_id = api.http.post("/api/v1/generate/text-to-video", json=SUNSET).json()["job_id"]
-    operator.set_job_status(job_id, {"state": "failed", "reason": "OutOfMemory", "message": "Out of memory"})
+    api.wait_until_cached(
+        operator.set_job_status(job_id, {"state": "failed", "reason": "OutOfMemory", "message": "Out of memory"})
+    )
     body = api.http.get(f"/api/v1/job/{job_id}").json()
     assert (body["status"], body["message"], body["reason"]) == ("failed", "Error: Out of memory", "OutOfMemory")
     assert body["output_path"] is None

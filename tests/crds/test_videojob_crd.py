@@ -94,6 +94,7 @@ INVALID_VIDEOJOBS: list[tuple[str, str, dict[str, Any], tuple[str, ...]]] = [
     ("model-empty", "text-to-video", {"model": ""}, ("spec.model",)),
     ("model-double-dash", "text-to-video", {"model": "Wan-AI/Wan--2"}, ("spec.model", "'--' or '..'")),
     ("model-too-long", "text-to-video", {"model": "a" * 201}, ("spec.model",)),
+    ("model-git-suffix", "text-to-video", {"model": "Wan-AI/Wan2.1.git"}, ("spec.model", ".git")),
     ("unknown-field", "text-to-video", {"frames": 64}, ('unknown field "spec.frames"',)),
     ("snake-case-field", "text-to-video", {"num_frames": 64}, ('unknown field "spec.num_frames"',)),
     ("steps-0", "text-to-video", {"numInferenceSteps": 0}, ("spec.numInferenceSteps",)),

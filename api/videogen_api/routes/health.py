@@ -1,4 +1,4 @@
-"""Liveness (/health, the reference's), readiness (/readyz: Kubernetes and S3) and /metrics."""
+"""Liveness (/health, the reference's), readiness (/readyz: Kubernetes, S3, the VideoJob cache) and /metrics."""
 
 from __future__ import annotations
 
@@ -30,7 +30,8 @@ def _failure(exc: Exception) -> str:
 
 @router.get("/readyz", response_model=ReadyResponse, responses={503: {"model": ReadyResponse}})
 def readyz(services: ServicesDep) -> JSONResponse:
-    """Ready when the Kubernetes API (VideoJobs in our namespace) and the S3 bucket both answer."""
+    """Ready when the Kubernetes API (VideoJobs in our namespace) and the S3 bucket both answer and the VideoJob
+    cache has listed once."""
     checks: dict[str, str] = {}
     try:
         services.kube.list_videojobs(label_selector="videogen.dev/readiness-probe=none")
@@ -44,6 +45,8 @@ def readyz(services: ServicesDep) -> JSONResponse:
     except Exception as exc:
         log.warning("readiness: S3 check failed: %s", exc)
         checks["s3"] = _failure(exc)
+    # Without it every job read would go to the apiserver: correct, but not the latency this replica promises.
+    checks["cache"] = "ok" if services.job_cache.synced else "cache not synced"
     ready = all(result == "ok" for result in checks.values())
     body = ReadyResponse(status="ready" if ready else "unavailable", checks=checks)
     return JSONResponse(body.model_dump(), status_code=200 if ready else 503)

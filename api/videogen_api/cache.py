@@ -1,0 +1,312 @@
+"""A watch-fed cache of the VideoJobs in the API's namespace (a small informer), so job reads skip the apiserver.
+
+One background thread lists the VideoJobs, then watches from the list's resourceVersion and applies every event
+in the order the apiserver sends it. The cache only ever holds what the list and the watch delivered, so it is
+the apiserver's state as of some recent resourceVersion: it lags (usually by milliseconds) but never reorders.
+
+- A watch that ends (its server-side timeout, or the client read timeout when a connection died silently)
+  resumes from the last resourceVersion seen, bookmarks included; nothing is missed and nothing is listed again.
+- 410 Gone (the resourceVersion is older than the apiserver keeps) and any other error relist: the list
+  replaces the whole cache, so objects deleted while nobody watched disappear too.
+- ``synced`` turns true once a list is in and its watch runs, and false on any error other than a dropped
+  connection (a refused watch, a failed relist); meanwhile readers get ``None`` and ask the apiserver, and
+  readiness reports "cache not synced".
+
+What it does not give, and how the API covers it (routes/jobs.py):
+
+- Read-your-writes. A job this replica just created or cancelled may not have reached the cache yet. The API
+  falls back to a direct GET on a miss for a well-formed id (so a GET right after a submit never 404s, on any
+  replica), and ``note_write`` records the resourceVersion of this replica's own writes: until the watch has
+  delivered that version, ``get`` answers ``None`` for the object and the caller reads it from the apiserver.
+- Exact counts. The concurrency limit must count jobs that a create has just returned, so admission.py keeps its
+  quorum list and never reads this cache.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import random
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, cast
+
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+from urllib3.exceptions import HTTPError as Urllib3Error
+
+from videogen_api.crd import GROUP, VERSION, VIDEOJOBS
+from videogen_api.kube import KubeObject
+
+log = logging.getLogger(__name__)
+
+_LIST_PAGE = 500
+_LIST_TIMEOUT_SECONDS = 30
+_CONNECT_TIMEOUT_SECONDS = 10
+# Beyond the server-side watch timeout: a connection that carries nothing this long has died on the way.
+_READ_GRACE_SECONDS = 30
+_MAX_BACKOFF_SECONDS = 30.0
+# Pending own writes are forgotten once the watch delivers them; the cap only bounds a watch that never does.
+_MAX_PENDING_WRITES = 10_000
+
+
+def _version(resource_version: str | None) -> int | None:
+    """resourceVersions are opaque strings to clients; the apiserver's (etcd's) are integers, which lets us
+    tell whether the cache has seen a write. ``None`` when one is not, and callers then assume it has not."""
+    try:
+        return int(resource_version) if resource_version is not None else None
+    except ValueError:
+        return None
+
+
+class _Gone(Exception):
+    """The watch's resourceVersion is too old (410): only a new list can continue."""
+
+
+@dataclass
+class CacheStats:
+    """Counters for tests and /metrics: how often the cache listed, (re)started a watch and applied events."""
+
+    lists: int = 0
+    watches: int = 0
+    events: int = 0
+    gone: int = 0
+    errors: int = 0
+
+
+class VideoJobCache:
+    """VideoJobs of one namespace by name. Objects handed out are shared: callers must not modify them."""
+
+    def __init__(self, api_client: client.ApiClient, namespace: str, *, watch_timeout_seconds: int = 300) -> None:
+        self._objects = client.CustomObjectsApi(api_client)
+        self.namespace = namespace
+        self._watch_timeout = watch_timeout_seconds
+        self._lock = threading.Lock()
+        self._items: dict[str, KubeObject] = {}
+        self._resource_version: str | None = None
+        self._synced = threading.Event()
+        # name -> resourceVersion of this replica's latest write to it that the watch has not delivered yet.
+        self._pending_writes: dict[str, int] = {}
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._response: Any = None
+        self._resume_from: str | None = None
+        self.stats = CacheStats()
+
+    # --- reading -------------------------------------------------------------------------------------------------
+
+    @property
+    def synced(self) -> bool:
+        return self._synced.is_set()
+
+    def wait_synced(self, timeout: float) -> bool:
+        return self._synced.wait(timeout)
+
+    def get(self, name: str) -> KubeObject | None:
+        """The cached VideoJob, or ``None`` when the caller must ask the apiserver: not synced, not (yet) in the
+        cache, or older than a write this replica made to it."""
+        if not self._synced.is_set():
+            return None
+        with self._lock:
+            videojob = self._items.get(name)
+            pending = self._pending_writes.get(name)
+        if videojob is None:
+            return None
+        if pending is not None:
+            seen = _version(videojob["metadata"].get("resourceVersion"))
+            if seen is None or seen < pending:
+                return None
+        return videojob
+
+    def snapshot(self) -> list[KubeObject] | None:
+        """Every cached VideoJob, or ``None`` while not synced (the caller lists from the apiserver)."""
+        if not self._synced.is_set():
+            return None
+        with self._lock:
+            return list(self._items.values())
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._items)
+
+    def note_write(self, videojob: KubeObject) -> None:
+        """Record a write this replica made (the object the apiserver returned), so ``get`` does not answer with
+        an older version until the watch has delivered this one."""
+        version = _version(videojob["metadata"].get("resourceVersion"))
+        if version is None:
+            return
+        name = videojob["metadata"]["name"]
+        with self._lock:
+            seen = _version((self._items.get(name) or {}).get("metadata", {}).get("resourceVersion"))
+            if seen is not None and seen >= version:
+                return
+            self._pending_writes.pop(name, None)
+            self._pending_writes[name] = version
+            while len(self._pending_writes) > _MAX_PENDING_WRITES:
+                del self._pending_writes[next(iter(self._pending_writes))]
+
+    # --- lifecycle -----------------------------------------------------------------------------------------------
+
+    def start(self, *, from_resource_version: str | None = None) -> None:
+        """Start the list-and-watch thread. A cache that has synced before resumes watching where it stopped;
+        ``from_resource_version`` resumes from that version instead (tests pass an expired one to see the
+        410 relist)."""
+        if self._thread is not None and self._thread.is_alive():
+            return
+        self._stop.clear()
+        self._resume_from = from_resource_version
+        self._thread = threading.Thread(target=self._run, name=f"videojob-cache-{self.namespace}", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10) -> None:
+        """Stop watching; the contents stay as they were (shutdown, or a frozen cache in tests)."""
+        self._stop.set()
+        self.restart_watch()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    def restart_watch(self) -> None:
+        """Close the current watch; the thread reconnects from the last resourceVersion it saw."""
+        response = self._response
+        if response is not None:
+            # shutdown() unblocks a read in progress on the watch thread, which close() alone does not. It fails
+            # when the watch ended on its own a moment ago, which is what we wanted anyway.
+            with contextlib.suppress(ValueError, RuntimeError, OSError):
+                response.shutdown()
+
+    # --- the list-and-watch loop ---------------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        backoff = 0.5
+        must_list = not self._synced.is_set()
+        while not self._stop.is_set():
+            try:
+                if must_list:
+                    self._relist()
+                    must_list = False
+                self._watch()
+                backoff = 0.5
+            except _Gone:
+                self.stats.gone += 1
+                log.info("VideoJob watch: resourceVersion expired (410); relisting")
+                must_list = True
+            except (Urllib3Error, OSError) as exc:
+                # The connection broke (or was closed by restart_watch): resume from the last version seen.
+                if not self._stop.is_set():
+                    log.info("VideoJob watch connection ended: %s; resuming", exc)
+            except Exception as exc:
+                self.stats.errors += 1
+                self._synced.clear()
+                log.warning("VideoJob cache: %s; relisting in %.1f s", exc, backoff)
+                must_list = True
+                if self._stop.wait(backoff):
+                    break
+                backoff = min(backoff * 2, _MAX_BACKOFF_SECONDS)
+
+    def _relist(self) -> None:
+        try:
+            items, resource_version = self._list_all()
+        except Exception:
+            # Serving a cache we can no longer refresh would hide that it is stale: readers fall back instead.
+            self._synced.clear()
+            raise
+        listed = _version(resource_version)
+        with self._lock:
+            self._items = {item["metadata"]["name"]: item for item in items}
+            self._resource_version = resource_version
+            self._pending_writes = {
+                name: version for name, version in self._pending_writes.items() if listed is None or version > listed
+            }
+        self.stats.lists += 1
+
+    def _list_all(self) -> tuple[list[KubeObject], str]:
+        """Every VideoJob, a page at a time; all pages are one snapshot at the first page's resourceVersion."""
+        items: list[KubeObject] = []
+        resource_version = ""
+        continue_token = ""
+        while True:
+            page = cast(
+                KubeObject,
+                self._objects.list_namespaced_custom_object(
+                    GROUP, VERSION, self.namespace, VIDEOJOBS,
+                    limit=_LIST_PAGE, _continue=continue_token, _request_timeout=_LIST_TIMEOUT_SECONDS,
+                ),
+            )  # fmt: skip
+            items += page.get("items", [])
+            resource_version = resource_version or page["metadata"]["resourceVersion"]
+            continue_token = page["metadata"].get("continue") or ""
+            if not continue_token:
+                return items, resource_version
+
+    def _watch(self) -> None:
+        with self._lock:
+            if self._resume_from is not None:
+                self._resource_version, self._resume_from = self._resume_from, None
+            resource_version = self._resource_version
+        # Spread reconnects of many replicas over time, as client-go does.
+        timeout = int(self._watch_timeout * random.uniform(1.0, 1.5))  # noqa: S311 - jitter, not security
+        try:
+            response: Any = self._objects.list_namespaced_custom_object(
+                GROUP, VERSION, self.namespace, VIDEOJOBS,
+                watch=True, resource_version=resource_version, allow_watch_bookmarks=True, timeout_seconds=timeout,
+                _preload_content=False, _request_timeout=(_CONNECT_TIMEOUT_SECONDS, timeout + _READ_GRACE_SECONDS),
+            )  # fmt: skip
+        except ApiException as exc:
+            if exc.status == 410:
+                raise _Gone from exc
+            raise
+        self._response = response
+        self.stats.watches += 1
+        # Synced means a list plus a live watch continuing from it: a cache whose watch is refused (RBAC without
+        # "watch", say) would otherwise pass for fresh while it silently stops changing.
+        self._synced.set()
+        try:
+            for line in _lines(response):
+                if self._stop.is_set():
+                    return
+                self._apply(json.loads(line))
+        finally:
+            self._response = None
+            # Closed, not reused: a watch connection may be half-read or shut down.
+            response.close()
+            response.release_conn()
+
+    def _apply(self, event: KubeObject) -> None:
+        kind = event.get("type")
+        obj: KubeObject = event.get("object") or {}
+        if kind == "ERROR":
+            if obj.get("code") == 410:
+                raise _Gone(obj.get("message", "resourceVersion too old"))
+            raise RuntimeError(f"watch error: {obj.get('message', obj)}")
+        metadata = obj.get("metadata") or {}
+        resource_version = metadata.get("resourceVersion")
+        with self._lock:
+            if kind in ("ADDED", "MODIFIED"):
+                self._items[metadata["name"]] = obj
+            elif kind == "DELETED":
+                self._items.pop(metadata["name"], None)
+            if kind in ("ADDED", "MODIFIED", "DELETED"):
+                name = metadata["name"]
+                pending = self._pending_writes.get(name)
+                version = _version(resource_version)
+                if pending is not None and (kind == "DELETED" or (version is not None and version >= pending)):
+                    del self._pending_writes[name]
+                self.stats.events += 1
+            if resource_version:
+                # BOOKMARK events carry only this: the position to resume from, so a quiet namespace does not
+                # leave the cache holding a version the apiserver has long forgotten.
+                self._resource_version = resource_version
+
+
+def _lines(response: Any) -> Iterator[str]:
+    """The watch's newline-delimited JSON events, as the bytes arrive."""
+    buffer = b""
+    for chunk in response.stream(amt=None, decode_content=False):
+        buffer += chunk
+        *lines, buffer = buffer.split(b"\n")
+        for line in lines:
+            if line.strip():
+                yield line.decode()
