@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import shutil
 import socket
-import subprocess
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,13 +19,13 @@ import yaml
 
 from tests.conftest import S3Endpoint
 from tests.helm.conftest import Helm, create_namespace, nowhere_args
+from videogen_dev import smoke_models
 from videogen_dev.cluster import Cluster
-from videogen_dev.settings import REPO_ROOT
+from videogen_dev.settings import REPO_ROOT, dev_settings
 from videogen_dev.waiting import wait_for
 
 SMOKE_MODEL = "tiny-wan-t2v"
-SMOKE_REPO_ID = f"videogen-smoke/{SMOKE_MODEL}"
-SMOKE_COMMIT = "0" * 40
+SMOKE_REPO_ID = smoke_models.repo_id(SMOKE_MODEL)
 GPU_TOLERATION = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
 
 
@@ -34,21 +33,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def fill_model_cache(cache: Path) -> None:
-    """The smoke model in huggingface_hub's cache layout, where the download pod finds it offline."""
-    repo = cache / "hub" / f"models--{SMOKE_REPO_ID.replace('/', '--')}"
-    subprocess.run(
-        [str(REPO_ROOT / ".venv" / "bin" / "videogen-runner"), "make-smoke-model", str(cache), "--only", SMOKE_MODEL],
-        check=True,
-        capture_output=True,
-        timeout=180,
-    )
-    (repo / "snapshots").mkdir(parents=True)
-    (cache / SMOKE_MODEL).rename(repo / "snapshots" / SMOKE_COMMIT)
-    (repo / "refs").mkdir()
-    (repo / "refs" / "main").write_text(SMOKE_COMMIT)
 
 
 @dataclass(frozen=True)
@@ -65,6 +49,8 @@ def local_node_values(namespace: str, s3: S3Endpoint, api_port: int, health_port
     unset_ids = {"runAsUser": None, "runAsGroup": None, "fsGroup": None}
     placement = {"tolerations": [GPU_TOLERATION]}
     return {
+        # Pods share the host's network on the local node: listen on loopback only.
+        "bindAddress": "127.0.0.1",
         "podSecurityContext": unset_ids,
         "api": {"replicas": 1, "port": api_port, **placement},
         "operator": {"healthPort": health_port, "metricsPort": None, "logFormat": "plain", **placement},
@@ -101,7 +87,7 @@ def release(helm: Helm, cluster: Cluster, crds: None, s3: S3Endpoint) -> Iterato
     pv_name = f"videogen-helm-{namespace}"
     api_port, health_port = free_port(), free_port()
     try:
-        fill_model_cache(cache)
+        smoke_models.fill_model_cache(dev_settings(), cache, (SMOKE_MODEL,))
         pv = {
             "apiVersion": "v1",
             "kind": "PersistentVolume",
