@@ -5,14 +5,16 @@ import shutil
 import sys
 import time
 
-from videogen_dev import cluster, controlplane, processes, s3
+from videogen_dev import cluster, controlplane, processes, s3, system
 from videogen_dev.settings import dev_settings
+from videogen_dev.waiting import WaitTimeout
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="videogen-dev", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("up", help="start control plane, local node, S3 and CRDs (idempotent)")
+    sub.add_parser("up", help="the whole system: cluster, S3, CRDs, the chart (operator + API on :8080), smoke models")
+    sub.add_parser("cluster-up", help="only control plane, local node, S3 and CRDs (idempotent)")
     sub.add_parser("down", help="stop everything; leaves no process behind")
     sub.add_parser("status", help="which parts run")
     sub.add_parser("reset", help="stop everything and delete the local state (etcd data, S3 data, certs)")
@@ -21,13 +23,21 @@ def main() -> None:
     args = parser.parse_args()
     settings = dev_settings()
 
-    if args.command == "up":
+    if args.command in ("up", "cluster-up"):
         started = time.monotonic()
         try:
-            cluster.up(settings)
-        except (controlplane.ControlPlaneError, cluster.ClusterError, s3.S3Error) as err:
-            sys.exit(f"videogen-dev up failed: {err}")
-        print(f"local cluster ready in {time.monotonic() - started:.1f}s")
+            if args.command == "up":
+                system.up(settings)
+            else:
+                cluster.up(settings)
+        except (controlplane.ControlPlaneError, cluster.ClusterError, s3.S3Error, system.SystemUpError) as err:
+            sys.exit(f"videogen-dev {args.command} failed: {err}")
+        except WaitTimeout as err:
+            sys.exit(f"videogen-dev {args.command} failed: {err}\n(see `make logs`)")
+        print(f"local {'system' if args.command == 'up' else 'cluster'} ready in {time.monotonic() - started:.1f}s")
+        if args.command == "up":
+            print(f"  API        : {system.API_URL}   (curl {system.API_URL}/health)")
+            print(f"  release    : helm release {system.RELEASE} in namespace {system.NAMESPACE}; models: smoke-*")
         print(f"  kubeconfig : {settings.admin_kubeconfig}   (export KUBECONFIG=$PWD/.dev/kubeconfig)")
         print(f"  apiserver  : {settings.apiserver_url}")
         print(f"  node       : {settings.node_name} (nvidia.com/gpu, taint nvidia.com/gpu=present:NoSchedule)")

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import urllib3
 from kubernetes import client, config, watch
 from kubernetes.client.exceptions import ApiException
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -115,7 +116,13 @@ class PodRuntime:
 class NodeAgent:
     def __init__(self, settings: NodeAgentSettings) -> None:
         self.settings = settings
-        api_client = config.new_client_from_config(config_file=str(settings.kubeconfig))  # type: ignore[no-untyped-call]
+        configuration = client.Configuration()
+        config.load_kube_config(config_file=str(settings.kubeconfig), client_configuration=configuration)  # type: ignore[no-untyped-call]
+        # Every pod has a thread that reports its status: room for them all in the connection pool.
+        configuration.connection_pool_maxsize = 64
+        api_client = client.ApiClient(configuration)
+        # A default deadline for every request, so a stalled connection never wedges a loop for good.
+        api_client.rest_client.pool_manager.connection_pool_kw["timeout"] = urllib3.Timeout(connect=5, read=30)
         # The client's models are loosely typed (every field optional); this agent treats them as Any.
         self.core: Any = client.CoreV1Api(api_client)
         self.coordination: Any = client.CoordinationV1Api(api_client)
@@ -255,20 +262,29 @@ class NodeAgent:
                     seen.add(pod.metadata.uid)
                     self.sync(pod)
                 self._forget_vanished(seen)
-                stream = watch.Watch().stream(  # type: ignore[no-untyped-call]
+                watcher = watch.Watch()  # type: ignore[no-untyped-call]
+                stream = watcher.stream(  # type: ignore[no-untyped-call]
                     self.core.list_pod_for_all_namespaces,
                     field_selector=self._field_selector(),
                     resource_version=pods.metadata.resource_version,
                     timeout_seconds=int(self.settings.resync_seconds),
                     _request_timeout=self.settings.resync_seconds + 10,
                 )
-                for event in stream:
-                    if self.stopping.is_set():
-                        break
-                    if event["type"] == "DELETED":
-                        self._on_deleted(event["object"])
-                    elif event["type"] in ("ADDED", "MODIFIED"):
-                        self.sync(event["object"])
+                # A watchdog: once a watch was seen blocked in a read past both its server and client timeouts
+                # (under an overloaded apiserver). Shutting the response down unblocks the read; we relist.
+                watchdog = threading.Timer(self.settings.resync_seconds * 2 + 15, _shut_down_watch, args=(watcher,))
+                watchdog.daemon = True
+                watchdog.start()
+                try:
+                    for event in stream:
+                        if self.stopping.is_set():
+                            break
+                        if event["type"] == "DELETED":
+                            self._on_deleted(event["object"])
+                        elif event["type"] in ("ADDED", "MODIFIED"):
+                            self.sync(event["object"])
+                finally:
+                    watchdog.cancel()
             except Exception:
                 if not self.stopping.is_set():
                     log.exception("pod watch failed; relisting")
@@ -294,34 +310,34 @@ class NodeAgent:
 
     def sync(self, pod: Any) -> None:
         uid = pod.metadata.uid
+        phase = pod.status.phase if pod.status else None
+        # Decide under the lock, call the API outside it: a slow request must not stall the other threads.
         with self.runtimes_lock:
             runtime = self.runtimes.get(uid)
-            if runtime is None:
-                phase = pod.status.phase if pod.status else None
-                if pod.metadata.deletion_timestamp is not None:
-                    # Nothing runs: confirm the deletion, as kubelet does once containers are gone.
-                    if phase not in ("Succeeded", "Failed") and uid not in self.finished:
-                        self._report_terminal_without_run(pod, "Pod was deleted before it started")
-                    self._final_delete(pod)
-                    return
-                # Events about a pod this agent ran to the end may arrive late, with stale phases.
-                if uid in self.finished or phase in ("Succeeded", "Failed"):
-                    return
-                if self._has_started_before(pod):
-                    self._report_terminal_without_run(
-                        pod, "the local node agent restarted and lost this pod's processes"
-                    )
-                    return
+            if runtime is not None:
+                runtime.pod = pod
+                if pod.metadata.deletion_timestamp is not None and not runtime.stop_requested.is_set():
+                    runtime.grace_seconds = int(pod.metadata.deletion_grace_period_seconds or 0)
+                    runtime.stop_requested.set()
+                return
+            ran_here = uid in self.finished
+            runnable = pod.metadata.deletion_timestamp is None and phase not in ("Succeeded", "Failed")
+            if runnable and not ran_here and not self._has_started_before(pod):
                 runtime = PodRuntime(pod=pod)
                 self.runtimes[uid] = runtime
                 threading.Thread(
                     target=self._run_pod, args=(runtime,), daemon=True, name=f"pod-{pod.metadata.name}"
                 ).start()
                 return
-        runtime.pod = pod
-        if pod.metadata.deletion_timestamp is not None and not runtime.stop_requested.is_set():
-            runtime.grace_seconds = int(pod.metadata.deletion_grace_period_seconds or 0)
-            runtime.stop_requested.set()
+        if pod.metadata.deletion_timestamp is not None:
+            # Nothing runs: confirm the deletion, as kubelet does once containers are gone.
+            if phase not in ("Succeeded", "Failed") and not ran_here:
+                self._report_terminal_without_run(pod, "Pod was deleted before it started")
+            self._final_delete(pod)
+        elif not ran_here and phase not in ("Succeeded", "Failed"):
+            # Events about a pod this agent ran to the end may arrive late, with stale phases; anything else that
+            # ran before belongs to an earlier agent process, whose children are gone.
+            self._report_terminal_without_run(pod, "the local node agent restarted and lost this pod's processes")
 
     def _has_started_before(self, pod: Any) -> bool:
         statuses = (pod.status.container_statuses or []) if pod.status else []
@@ -992,6 +1008,15 @@ def _write_files(target: Path, data: dict[str, str], items: Any) -> None:
         path = target / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(content)
+
+
+def _shut_down_watch(watcher: Any) -> None:
+    response = getattr(watcher, "_resp", None)
+    if response is not None:
+        log.warning("pod watch overran its deadline; closing it to relist")
+        with contextlib.suppress(Exception):
+            response.shutdown()
+            response.release_conn()
 
 
 def _signal_group(pid: int, sig: signal.Signals) -> None:

@@ -1,0 +1,130 @@
+"""kopf wiring: indexes of VideoJobs, VideoModels and our Jobs and pods, and watch events that wake the workers.
+
+Run with ``kopf run -m videogen_operator.handlers --namespace NS`` (or ``--all-namespaces``), or through
+``videogen_operator.main``. There are no kopf change handlers, so kopf writes no annotations or finalizers: the
+status is entirely ours, and deleting a VideoJob never waits for the operator (garbage collection removes the
+Job and pods through the owner reference).
+
+One replica (Deployment strategy Recreate): the cap and the admission order are decided in this process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import kopf
+from prometheus_client import start_http_server
+
+from videogen_common.s3 import S3Settings
+from videogen_operator import metrics
+from videogen_operator.cluster_view import trimmed, without_managed_fields
+from videogen_operator.controller import Controller
+from videogen_operator.kube import CONCURRENCY, Kube, load_config
+from videogen_operator.resources import (
+    GROUP,
+    LABEL_MANAGED_BY,
+    LABEL_VIDEOJOB_UID,
+    LABEL_VIDEOMODEL_UID,
+    MANAGED_BY,
+    VERSION,
+    VIDEOJOBS,
+    VIDEOMODELS,
+)
+from videogen_operator.settings import OperatorSettings
+
+OURS = {LABEL_MANAGED_BY: MANAGED_BY}
+
+
+@kopf.on.startup()
+async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    config = OperatorSettings()
+    settings.watching.server_timeout = config.watch_server_timeout
+    settings.watching.client_timeout = config.watch_client_timeout
+    settings.watching.connect_timeout = config.watch_connect_timeout
+    # Our own Events say what happened; kopf's per-handler chatter would bury them.
+    settings.posting.level = logging.WARNING
+    load_config()
+    # The blocking kubernetes client and boto3 run in threads (asyncio.to_thread); the default pool is tiny.
+    asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(CONCURRENCY, thread_name_prefix="io"))
+    controller = Controller(config, S3Settings(), Kube())
+    memo["controller"] = controller
+    if config.metrics_port is not None:
+        metrics.register(metrics.StateCollector(controller.view.videojobs, controller.queued_count))
+        start_http_server(config.metrics_port)
+
+
+@kopf.on.cleanup()
+async def stop_workers(memo: kopf.Memo, **_: Any) -> None:
+    controller: Controller = memo["controller"]
+    await controller.videojob_workers.stop_all()
+    await controller.videomodel_workers.stop_all()
+
+
+@kopf.index(GROUP, VERSION, VIDEOJOBS)
+async def videojobs_by_uid(body: kopf.Body, uid: str, **_: Any) -> dict[str, Any]:
+    return {uid: without_managed_fields(body)}
+
+
+@kopf.index(GROUP, VERSION, VIDEOMODELS)
+async def videomodels_by_key(body: kopf.Body, uid: str, namespace: str | None, **_: Any) -> dict[Any, Any]:
+    doc = without_managed_fields(body)
+    return {("uid", uid): doc, ("namespace", namespace): doc}
+
+
+@kopf.index("batch", "v1", "jobs", labels=OURS)
+async def jobs_by_owner_uid(body: kopf.Body, labels: kopf.Labels, **_: Any) -> dict[str, Any]:
+    owner = labels.get(LABEL_VIDEOJOB_UID) or labels.get(LABEL_VIDEOMODEL_UID)
+    return {owner: trimmed(body, ("suspend",))} if owner else {}
+
+
+@kopf.index("", "v1", "pods", labels=OURS)
+async def pods_by_owner_uid(body: kopf.Body, labels: kopf.Labels, **_: Any) -> dict[str, Any]:
+    owner = labels.get(LABEL_VIDEOJOB_UID) or labels.get(LABEL_VIDEOMODEL_UID)
+    return {owner: trimmed(body)} if owner else {}
+
+
+def _controller(memo: kopf.Memo, kwargs: dict[str, Any]) -> Controller:
+    controller: Controller = memo["controller"]
+    controller.view.attach(**kwargs)
+    return controller
+
+
+@kopf.on.event(GROUP, VERSION, VIDEOJOBS)
+async def videojob_event(event: kopf.RawEvent, uid: str, memo: kopf.Memo, **kwargs: Any) -> None:
+    controller = _controller(memo, kwargs)
+    if event["type"] == "DELETED":
+        controller.forget_videojob(uid)
+        return
+    controller.videojob_workers.ensure(uid)
+
+
+@kopf.on.event(GROUP, VERSION, VIDEOMODELS)
+async def videomodel_event(event: kopf.RawEvent, uid: str, memo: kopf.Memo, **kwargs: Any) -> None:
+    controller = _controller(memo, kwargs)
+    if event["type"] == "DELETED":
+        controller.videomodel_workers.stop(uid)
+        return
+    controller.videomodel_workers.ensure(uid)
+
+
+@kopf.on.event("batch", "v1", "jobs", labels=OURS)
+async def job_event(event: kopf.RawEvent, labels: kopf.Labels, memo: kopf.Memo, **kwargs: Any) -> None:
+    controller = _controller(memo, kwargs)
+    if uid := labels.get(LABEL_VIDEOJOB_UID):
+        controller.videojob_workers.wake(uid)
+        if event["type"] == "DELETED":
+            controller.videojob_workers.wake_all()
+    elif uid := labels.get(LABEL_VIDEOMODEL_UID):
+        controller.videomodel_workers.wake(uid)
+
+
+@kopf.on.event("", "v1", "pods", labels=OURS)
+async def pod_event(labels: kopf.Labels, memo: kopf.Memo, **kwargs: Any) -> None:
+    controller = _controller(memo, kwargs)
+    if uid := labels.get(LABEL_VIDEOJOB_UID):
+        controller.videojob_workers.wake(uid)
+    elif uid := labels.get(LABEL_VIDEOMODEL_UID):
+        controller.videomodel_workers.wake(uid)

@@ -1,0 +1,96 @@
+"""The operator's settings: one pydantic-settings object read from ``VIDEOGEN_OPERATOR_*`` variables.
+
+Structured values (lists, dicts) are JSON in the environment, e.g.
+``VIDEOGEN_OPERATOR_NODE_SELECTOR='{"videogen.dev/pool": "gpu"}'``; ``null`` unsets an optional value.
+S3 connection settings are the shared ``VIDEOGEN_S3_*`` (:class:`videogen_common.s3.S3Settings`).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+GPU_TOLERATION: dict[str, Any] = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
+
+
+class OperatorSettings(BaseSettings):
+    """Everything an installation tunes; the Helm chart sets these from its values."""
+
+    model_config = SettingsConfigDict(env_prefix="VIDEOGEN_OPERATOR_", extra="ignore", env_parse_none_str="null")
+
+    # --- the generation Job's pod -------------------------------------------------------------------------
+    runner_image: str = "videogen/runner:0.1.0"
+    runner_command: list[str] = ["videogen-runner", "run"]
+    runner_image_pull_policy: str = "IfNotPresent"
+    #: A service account with no RBAC bindings; its token is never mounted either.
+    runner_service_account: str = "videogen-runner"
+    #: Restricted pods run as this user; null leaves it to the image's USER (runAsNonRoot still applies).
+    runner_run_as_user: int | None = 1000
+    runner_cpu_request: str = "4"
+    runner_memory_request: str = "32Gi"
+    runner_memory_limit: str | None = "64Gi"
+    #: Size of the in-memory /dev/shm (PyTorch data loading and NCCL need more than the default 64Mi).
+    shm_size_limit: str = "8Gi"
+    tmp_size_limit: str = "50Gi"
+    node_selector: dict[str, str] = Field(default_factory=lambda: {"videogen.dev/pool": "gpu"})
+    tolerations: list[dict[str, Any]] = Field(default_factory=lambda: [dict(GPU_TOLERATION)])
+    affinity: dict[str, Any] | None = None
+    runtime_class_name: str | None = None
+    priority_class_name: str | None = None
+    #: Extra literal environment for the runner (e.g. VIDEOGEN_RUNNER_* tuning); never credentials.
+    runner_env: dict[str, str] = Field(default_factory=dict)
+    #: Seconds a finished Job (and its pods) stays for inspection before the TTL controller deletes it.
+    job_ttl_seconds: int = 86400
+
+    # --- model cache --------------------------------------------------------------------------------------
+    #: PVC holding the model cache (huggingface_hub layout under ``<mount>/hub``), in each VideoJob's namespace.
+    model_cache_pvc: str = "videogen-model-cache"
+    model_cache_mount_path: str = "/models"
+    #: Model per mode when spec.model is empty (a VideoModel name or repo id).
+    default_models: dict[str, str] = Field(default_factory=dict)
+    #: What a VideoJob does while its model is not Ready: wait (reason WaitingForModel) or fail at once.
+    missing_model_policy: Literal["wait", "fail"] = "wait"
+
+    # --- model download Jobs ------------------------------------------------------------------------------
+    download_image: str = "videogen/operator:0.1.0"
+    download_command: list[str] = ["python", "-m", "videogen_operator.download"]
+    #: Secret (in the VideoModel's namespace) with key HF_TOKEN for gated models; null for none.
+    hf_token_secret: str | None = None
+    #: Extra literal environment for download pods (e.g. HF_ENDPOINT, or HF_HUB_OFFLINE=1 for a pre-filled cache).
+    download_env: dict[str, str] = Field(default_factory=dict)
+    #: Where download pods run (any node that can mount the cache PVC; a CPU pool is enough).
+    download_node_selector: dict[str, str] = Field(default_factory=dict)
+    download_tolerations: list[dict[str, Any]] = Field(default_factory=list)
+    download_backoff_limit: int = 3
+    download_deadline_seconds: int = 6 * 3600
+
+    # --- S3 as the runner sees it -------------------------------------------------------------------------
+    #: Secret (in the VideoJob's namespace) holding the runner's S3 keys; mounted as env valueFrom, never inline.
+    s3_secret_name: str = "videogen-s3"  # noqa: S105 - a Secret's name, not a secret
+    s3_secret_access_key_id_key: str = "accessKeyId"  # noqa: S105 - a key name in that Secret
+    s3_secret_secret_access_key_key: str = "secretAccessKey"  # noqa: S105 - a key name in that Secret
+    #: S3 endpoint as pods reach it; null means the operator's own VIDEOGEN_S3_ENDPOINT_URL.
+    runner_s3_endpoint_url: str | None = None
+    output_bucket: str = "videogen"
+    output_prefix: str = "outputs"
+    #: Where runners write their progress objects (in output_bucket); the operator reads them.
+    progress_prefix: str = ""
+
+    # --- queueing -----------------------------------------------------------------------------------------
+    #: Cap on generation Jobs running at once across the watched namespaces; null for no cap.
+    max_running_jobs: int | None = 4
+    #: Kueue LocalQueue for VideoJobs without spec.queueName; with a queue, Kueue (not this cap) admits the Job.
+    default_queue_name: str | None = None
+
+    # --- operations ---------------------------------------------------------------------------------------
+    #: Seconds between progress reads while a pod runs (and the fallback re-check of every open VideoJob).
+    poll_seconds: float = 2.0
+    metrics_port: int | None = 9090
+    liveness_endpoint: str | None = "http://0.0.0.0:8080/healthz"
+    log_format: Literal["json", "plain"] = "json"
+    #: kopf's advice: a server-side watch timeout so a silently dead watch is replaced.
+    watch_server_timeout: int = 300
+    watch_client_timeout: int = 330
+    watch_connect_timeout: int = 30

@@ -1,0 +1,174 @@
+"""desired_job: the Job a VideoJob becomes, as a pure function of the VideoJob, its model and the settings."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from tests.operator.factories import MODEL, UID, videojob
+from videogen_common.names import is_output_filename
+from videogen_common.runner_contract import ExitCode, RunnerInput
+from videogen_operator.runner_job import desired_job, output_file
+from videogen_operator.settings import OperatorSettings
+
+
+def build(settings: OperatorSettings | None = None, **spec: Any) -> dict[str, Any]:
+    return desired_job(videojob(**spec), MODEL, settings or OperatorSettings(), s3_endpoint_url="http://s3:8333")
+
+
+def runner(job: dict[str, Any]) -> dict[str, Any]:
+    container: dict[str, Any] = job["spec"]["template"]["spec"]["containers"][0]
+    return container
+
+
+def env(job: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {e["name"]: e for e in runner(job)["env"]}
+
+
+def test_job_is_named_after_the_videojob_and_owned_by_it() -> None:
+    job = build()
+    assert job["metadata"]["name"] == "cat"
+    assert job["metadata"]["namespace"] == "team-a"
+    (owner,) = job["metadata"]["ownerReferences"]
+    assert owner == {
+        "apiVersion": "videogen.dev/v1alpha1",
+        "kind": "VideoJob",
+        "name": "cat",
+        "uid": UID,
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+
+
+def test_same_videojob_gives_the_same_job_every_time() -> None:
+    # Restart safety rests on this: a repeated create is AlreadyExists of an identical object.
+    assert build() == build()
+
+
+def test_labels_name_the_videojob_on_job_and_pods() -> None:
+    job = build()
+    for labels in (job["metadata"]["labels"], job["spec"]["template"]["metadata"]["labels"]):
+        assert labels["app.kubernetes.io/managed-by"] == "videogen-operator"
+        assert labels["app.kubernetes.io/name"] == "videogen"
+        assert labels["videogen.dev/videojob"] == "cat"
+        assert labels["videogen.dev/videojob-uid"] == UID
+
+
+def test_gpu_limit_follows_spec_gpus() -> None:
+    assert runner(build(gpus=2))["resources"]["limits"]["nvidia.com/gpu"] == "2"
+    assert "nvidia.com/gpu" not in runner(build(gpus=0))["resources"]["limits"]
+
+
+def test_scheduling_comes_from_settings() -> None:
+    settings = OperatorSettings(
+        node_selector={"pool": "h100"},
+        runtime_class_name="nvidia",
+        priority_class_name="batch-low",
+        affinity={"nodeAffinity": {}},
+    )
+    pod = build(settings)["spec"]["template"]["spec"]
+    assert pod["nodeSelector"] == {"pool": "h100"}
+    assert pod["tolerations"] == [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
+    assert (pod["runtimeClassName"], pod["priorityClassName"]) == ("nvidia", "batch-low")
+    assert pod["affinity"] == {"nodeAffinity": {}}
+
+
+def test_pod_meets_restricted_pod_security_and_has_no_token() -> None:
+    pod = build()["spec"]["template"]["spec"]
+    assert pod["automountServiceAccountToken"] is False
+    assert pod["serviceAccountName"] == "videogen-runner"
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["runAsUser"] == 1000
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    container = pod["containers"][0]["securityContext"]
+    assert container["allowPrivilegeEscalation"] is False
+    assert container["capabilities"] == {"drop": ["ALL"]}
+    assert pod["restartPolicy"] == "Never"
+
+
+def test_run_as_user_can_be_left_to_the_image() -> None:
+    pod = build(OperatorSettings(runner_run_as_user=None))["spec"]["template"]["spec"]
+    assert "runAsUser" not in pod["securityContext"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+
+
+def test_volumes_are_read_only_model_cache_tmp_and_memory_shm() -> None:
+    job = build()
+    volumes = {v["name"]: v for v in job["spec"]["template"]["spec"]["volumes"]}
+    assert volumes["model-cache"]["persistentVolumeClaim"] == {"claimName": "videogen-model-cache", "readOnly": True}
+    assert "emptyDir" in volumes["tmp"]
+    assert volumes["dshm"]["emptyDir"]["medium"] == "Memory"
+    mounts = {m["name"]: m for m in runner(job)["volumeMounts"]}
+    assert mounts["model-cache"] == {"name": "model-cache", "mountPath": "/models", "readOnly": True}
+    assert mounts["dshm"]["mountPath"] == "/dev/shm"
+    assert mounts["tmp"]["mountPath"] == "/tmp"
+
+
+def test_s3_keys_come_from_the_secret_never_inline() -> None:
+    variables = env(build())
+    for name, key in (
+        ("VIDEOGEN_S3_ACCESS_KEY_ID", "accessKeyId"),
+        ("VIDEOGEN_S3_SECRET_ACCESS_KEY", "secretAccessKey"),
+    ):
+        assert "value" not in variables[name]
+        assert variables[name]["valueFrom"]["secretKeyRef"] == {"name": "videogen-s3", "key": key}
+    assert variables["VIDEOGEN_S3_ENDPOINT_URL"]["value"] == "http://s3:8333"
+
+
+def test_runner_input_carries_spec_model_and_output_per_the_contract() -> None:
+    job = build(prompt="a red fox", seed=7)
+    runner_input = RunnerInput.model_validate_json(env(job)["VIDEOGEN_RUNNER_INPUT"]["value"])
+    assert runner_input.videojob.name == "cat" and runner_input.videojob.uid == UID
+    assert runner_input.spec.prompt == "a red fox" and runner_input.spec.seed == 7
+    assert runner_input.spec.model == MODEL.repo_id
+    assert runner_input.model.path == MODEL.path and runner_input.model.revision == "abc"
+    assert runner_input.output.bucket == "videogen"
+    assert runner_input.output.video_key == f"outputs/{output_file(videojob())}"
+    assert runner_input.progress is not None
+    assert runner_input.progress.key == f".progress/team-a/cat-{UID}.json"
+    # camelCase on the wire, as the runner reads it
+    assert "numInferenceSteps" in json.loads(env(job)["VIDEOGEN_RUNNER_INPUT"]["value"])["spec"]
+
+
+def test_spec_output_overrides_bucket_and_prefix() -> None:
+    runner_input = RunnerInput.model_validate_json(
+        env(build(output={"bucket": "team-bucket", "prefix": "renders/"}))["VIDEOGEN_RUNNER_INPUT"]["value"]
+    )
+    assert runner_input.output.bucket == "team-bucket"
+    assert runner_input.output.video_key.startswith("renders/text2video_")
+
+
+def test_output_file_is_the_reference_shape_and_stable_per_videojob() -> None:
+    name = output_file(videojob())
+    assert is_output_filename(name)
+    assert name.startswith("text2video_20240115_103045_")
+    assert output_file(videojob()) == name
+    assert output_file(videojob(uid="another-uid")) != name
+    assert output_file(videojob(mode="image-to-video")).startswith("image2video_")
+
+
+def test_retries_deadline_and_ttl_come_from_spec_and_settings() -> None:
+    spec = build(OperatorSettings(job_ttl_seconds=600), maxRetries=5, activeDeadlineSeconds=900)["spec"]
+    assert (spec["backoffLimit"], spec["activeDeadlineSeconds"], spec["ttlSecondsAfterFinished"]) == (5, 900, 600)
+
+
+def test_pod_failure_policy_fails_fast_on_invalid_input_and_oom_and_ignores_disruptions() -> None:
+    rules = build()["spec"]["podFailurePolicy"]["rules"]
+    assert rules[0] == {
+        "action": "FailJob",
+        "onExitCodes": {
+            "containerName": "runner",
+            "operator": "In",
+            "values": [ExitCode.INVALID_INPUT, ExitCode.OUT_OF_MEMORY],
+        },
+    }
+    assert rules[1] == {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}]}
+
+
+def test_kueue_queue_name_becomes_a_job_label_and_suspend_is_left_to_kueue() -> None:
+    job = build(queueName="gpu-queue")
+    assert job["metadata"]["labels"]["kueue.x-k8s.io/queue-name"] == "gpu-queue"
+    assert "suspend" not in job["spec"]
+    default_queue = build(OperatorSettings(default_queue_name="shared"))
+    assert default_queue["metadata"]["labels"]["kueue.x-k8s.io/queue-name"] == "shared"
+    assert "kueue.x-k8s.io/queue-name" not in build()["metadata"]["labels"]
