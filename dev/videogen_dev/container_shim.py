@@ -14,22 +14,29 @@ import sys
 from pathlib import Path
 
 
-def _bind(source: str, target: str, read_only: bool) -> None:
+def _bind(source: str, target: str, read_only: bool, is_dir: bool) -> None:
     target_path = Path(target)
-    if Path(source).is_dir():
+    if is_dir:
         target_path.mkdir(parents=True, exist_ok=True)
     else:
         target_path.parent.mkdir(parents=True, exist_ok=True)
         target_path.touch(exist_ok=True)
-    subprocess.run(["mount", "--bind", source, target], check=True)
+    # --no-canonicalize: mount(8) would otherwise turn /proc/<pid>/fd/<n> back into the (now hidden) path.
+    subprocess.run(["mount", "--no-canonicalize", "--bind", source, target], check=True)
     if read_only:
         subprocess.run(["mount", "-o", "remount,bind,ro", target], check=True)
 
 
 def main() -> None:
     spec = json.loads(Path(sys.argv[1]).read_text())
-    for mount in spec["mounts"]:
-        _bind(mount["source"], mount["target"], mount["readOnly"])
+    # Hold every source open before mounting anything: a mount on /tmp (an emptyDir, say) would otherwise hide
+    # sources that live under /tmp, such as the node's state folder in a checkout there. The mounts then use
+    # /proc/<pid>/fd/<n>, which names the held folder or file whatever is mounted over its path since.
+    held = [(os.open(m["source"], os.O_PATH), Path(m["source"]).is_dir(), m) for m in spec["mounts"]]
+    for fd, is_dir, mount in held:
+        _bind(f"/proc/{os.getpid()}/fd/{fd}", mount["target"], mount["readOnly"], is_dir)
+    for fd, _, _ in held:
+        os.close(fd)
     if spec.get("gid") is not None:
         os.setgroups(spec.get("groups") or [])
         os.setgid(spec["gid"])

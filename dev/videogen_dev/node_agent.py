@@ -904,6 +904,11 @@ class NodeAgent:
                 "readOnly": False,
             }
         )
+        # A mount over an ancestor of the checkout (an emptyDir at /tmp, with the checkout under /tmp) would hide
+        # the venv the container runs from: the checkout is mounted back over itself, last.
+        checkout = self.settings.venv_bin.parent.parent
+        if any(Path(m["target"]) == checkout or Path(m["target"]) in checkout.parents for m in mounts):
+            mounts.append({"source": str(checkout), "target": str(checkout), "readOnly": False})
 
         uid, gid, groups = _identity(pod, container)
         if uid is not None:

@@ -319,3 +319,21 @@ def test_kubectl_logs_follow_streams_until_the_container_ends(cluster: Cluster, 
     )
     followed = cluster.kubectl("logs", "-f", "-n", namespace, "job/slow", timeout=30)
     assert followed.stdout.splitlines()[-1] == "tick 3"
+
+
+def test_a_mount_over_an_ancestor_of_the_checkout_hides_neither_the_venv_nor_the_termination_log(
+    cluster: Cluster, namespace: str
+) -> None:
+    # CI may clone under /tmp, and runner pods mount an emptyDir at /tmp: the same shape, one level up.
+    checkout = cluster.settings.venv_bin.parent.parent
+    python = cluster.settings.venv_bin / "python"
+    job = gpu_job("shadow", f"test -x {python} && echo visible > /dev/termination-log")
+    spec = job["spec"]["template"]["spec"]
+    spec["volumes"] = [{"name": "shadow", "emptyDir": {}}]
+    spec["containers"][0]["volumeMounts"] = [{"name": "shadow", "mountPath": str(checkout.parent)}]
+    apply(cluster, namespace, job)
+    wait_for(
+        lambda: job_condition(cluster, namespace, "shadow"), lambda c: "Complete" in c or "Failed" in c, 60, "done"
+    )
+    (pod,) = job_pods(cluster, namespace, "shadow")
+    assert terminated(pod)["message"].strip() == "visible"
