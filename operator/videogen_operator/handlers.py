@@ -53,7 +53,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     memo["controller"] = controller
     if config.metrics_port is not None:
         metrics.register(metrics.StateCollector(controller.view.videojobs, controller.queued_count))
-        start_http_server(config.metrics_port)
+        start_http_server(config.metrics_port, addr=config.metrics_host)
 
 
 @kopf.on.cleanup()

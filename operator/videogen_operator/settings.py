@@ -88,6 +88,8 @@ class OperatorSettings(BaseSettings):
     #: Seconds between progress reads while a pod runs (and the fallback re-check of every open VideoJob).
     poll_seconds: float = 2.0
     metrics_port: int | None = 9090
+    #: Address the metrics server listens on (0.0.0.0 in a pod; loopback where pods share the host's network).
+    metrics_host: str = "0.0.0.0"  # noqa: S104 - a pod's own network namespace
     liveness_endpoint: str | None = "http://0.0.0.0:8080/healthz"
     log_format: Literal["json", "plain"] = "json"
     #: kopf's advice: a server-side watch timeout so a silently dead watch is replaced.
