@@ -671,7 +671,33 @@ class NodeAgent:
                 log.warning("status update of %s/%s failed: %s", pod.metadata.namespace, pod.metadata.name, err.reason)
 
     def _report_terminal_without_run(self, pod: Any, message: str) -> None:
-        self._patch_status(pod, {"phase": "Failed", "reason": "NodeAgentLostPod", "message": message})
+        """Failed, with every container ended: no process of this pod runs on this node (any more)."""
+        now = _iso(_now())
+        ended = {"exitCode": 137, "reason": "ContainerStatusUnknown", "message": message, "finishedAt": now}
+        self._patch_status(
+            pod,
+            {
+                "phase": "Failed",
+                "reason": "NodeAgentLostPod",
+                "message": message,
+                "conditions": [
+                    self._condition("Ready", False, "PodFailed"),
+                    self._condition("ContainersReady", False, "PodFailed"),
+                ],
+                "containerStatuses": [
+                    {
+                        "name": c.name,
+                        "image": c.image,
+                        "imageID": "",
+                        "ready": False,
+                        "started": False,
+                        "restartCount": 0,
+                        "state": {"terminated": ended},
+                    }
+                    for c in pod.spec.containers
+                ],
+            },
+        )
 
     def _final_delete(self, pod: Any) -> None:
         # What kubelet does once containers are gone: remove the object now; finalizers (the Job
