@@ -22,10 +22,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-pytest.importorskip("torch")
-pytest.importorskip("diffusers")
-
-
 from videogen_common.runner_contract import (
     ExitCode,
     OutputLocation,
