@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from videogen_dev.settings import DevSettings
 
@@ -48,3 +49,21 @@ def fill_model_cache(settings: DevSettings, cache: Path, models: tuple[str, ...]
             refs = target.parent.parent / "refs"
             refs.mkdir(exist_ok=True)
             (refs / "main").write_text(REVISION)
+
+
+def model_cache_volume(name: str, cache: Path, namespace: str, claim: str = "videogen-model-cache") -> dict[str, Any]:
+    """A hostPath PersistentVolume over `cache`, reserved for the model cache claim in `namespace`: how the local
+    node (one machine) provides what a cluster's ReadWriteMany storage class would."""
+    return {
+        "apiVersion": "v1",
+        "kind": "PersistentVolume",
+        "metadata": {"name": name},
+        "spec": {
+            "capacity": {"storage": "1Gi"},
+            "accessModes": ["ReadWriteMany"],
+            "storageClassName": "",
+            "persistentVolumeReclaimPolicy": "Retain",
+            "hostPath": {"path": str(cache)},
+            "claimRef": {"namespace": namespace, "name": claim},
+        },
+    }

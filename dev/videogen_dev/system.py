@@ -33,19 +33,7 @@ def model_cache_dir(settings: DevSettings) -> Path:
 def _prerequisites(cluster: local_cluster.Cluster) -> None:
     """What the chart expects to exist: the S3 Secret and a volume for the model cache claim."""
     settings = cluster.settings
-    pv = {
-        "apiVersion": "v1",
-        "kind": "PersistentVolume",
-        "metadata": {"name": MODEL_CACHE_PV},
-        "spec": {
-            "capacity": {"storage": "1Gi"},
-            "accessModes": ["ReadWriteMany"],
-            "storageClassName": "",
-            "persistentVolumeReclaimPolicy": "Retain",
-            "hostPath": {"path": str(model_cache_dir(settings))},
-            "claimRef": {"namespace": NAMESPACE, "name": "videogen-model-cache"},
-        },
-    }
+    pv = smoke_models.model_cache_volume(MODEL_CACHE_PV, model_cache_dir(settings), NAMESPACE)
     secret = {
         "apiVersion": "v1",
         "kind": "Secret",

@@ -88,18 +88,7 @@ def release(helm: Helm, cluster: Cluster, crds: None, s3: S3Endpoint) -> Iterato
     api_port, health_port = free_port(), free_port()
     try:
         smoke_models.fill_model_cache(dev_settings(), cache, (SMOKE_MODEL,))
-        pv = {
-            "apiVersion": "v1",
-            "kind": "PersistentVolume",
-            "metadata": {"name": pv_name},
-            "spec": {
-                "capacity": {"storage": "1Gi"},
-                "accessModes": ["ReadWriteMany"],
-                "storageClassName": "",
-                "hostPath": {"path": str(cache)},
-                "claimRef": {"namespace": namespace, "name": "videogen-model-cache"},
-            },
-        }
+        pv = smoke_models.model_cache_volume(pv_name, cache, namespace)
         secret = {
             "apiVersion": "v1",
             "kind": "Secret",

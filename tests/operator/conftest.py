@@ -21,6 +21,7 @@ import pytest
 import yaml
 
 from tests.conftest import S3Endpoint
+from videogen_dev import smoke_models
 from videogen_dev.cluster import Cluster
 from videogen_dev.kubeconfig import write_token_kubeconfig
 from videogen_dev.settings import REPO_ROOT
@@ -183,18 +184,7 @@ def ns(
             "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": operator_cluster_role},
             "subjects": [{"kind": "ServiceAccount", "name": "videogen-operator", "namespace": namespace}],
         },
-        {
-            "apiVersion": "v1",
-            "kind": "PersistentVolume",
-            "metadata": {"name": pv_name},
-            "spec": {
-                "capacity": {"storage": "1Gi"},
-                "accessModes": ["ReadWriteMany"],
-                "storageClassName": "",
-                "hostPath": {"path": str(cache)},
-                "claimRef": {"namespace": namespace, "name": "videogen-model-cache"},
-            },
-        },
+        smoke_models.model_cache_volume(pv_name, cache, namespace),
         {
             "apiVersion": "v1",
             "kind": "PersistentVolumeClaim",
