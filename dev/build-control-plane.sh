@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds etcd, kube-apiserver, kube-controller-manager and kube-scheduler (dev/controlplane/go.mod) and the
-# helm CLI (dev/helm/go.mod) from the Go module proxy, once per machine: the binaries land in cache folders
-# outside the repo keyed by the pinned versions, and later runs reuse them. Safe to run again: it does nothing
+# helm CLIs (Helm 4 from dev/helm/go.mod, Helm 3 from dev/helm3/go.mod) from the Go module proxy, once per
+# machine: the binaries land in cache folders outside the repo keyed by the pinned versions, and later runs
+# reuse them. Safe to run again: it does nothing
 # when they exist.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -12,19 +13,26 @@ cache=${VIDEOGEN_DEV_CACHE_DIR:-$HOME/.cache/videogen}
 bin="$cache/k8s-$version/bin"
 commands=(etcd kube-apiserver kube-controller-manager kube-scheduler)
 
-helm_version=$(pinned helm helm.sh/helm/v4)
-helm_bin="$cache/helm-$helm_version/bin"
-if [ ! -x "$helm_bin/helm" ]; then
-  echo "helm $helm_version: building into $helm_bin (first time on this machine; a few minutes)"
-  mkdir -p "$helm_bin"
-  (cd "$here/helm" && GOFLAGS=-mod=mod go build -trimpath -ldflags="-s -w" -o "$helm_bin/helm.partial" helm.sh/helm/v4/cmd/helm)
-  mv "$helm_bin/helm.partial" "$helm_bin/helm"
-fi
+# Two helm majors: Helm 4 (dev/helm) is the one the tools use; Helm 3 (dev/helm3) checks the chart stays compatible.
+build_helm() {  # folder module -> prints the binary's folder
+  local v b
+  v=$(pinned "$1" "$2")
+  b="$cache/helm-$v/bin"
+  if [ ! -x "$b/helm" ]; then
+    echo "helm $v: building into $b (first time on this machine; a few minutes)" >&2
+    mkdir -p "$b"
+    (cd "$here/$1" && GOFLAGS=-mod=mod go build -trimpath -ldflags="-s -w" -o "$b/helm.partial" "$2/cmd/helm")
+    mv "$b/helm.partial" "$b/helm"
+  fi
+  echo "$b"
+}
+helm_bin=$(build_helm helm helm.sh/helm/v4)
+helm3_bin=$(build_helm helm3 helm.sh/helm/v3)
 
 missing=0
 for c in "${commands[@]}"; do [ -x "$bin/$c" ] || missing=1; done
 if [ "$missing" = 0 ]; then
-  echo "control plane $version: cached in $bin; helm $helm_version: cached in $helm_bin"
+  echo "control plane $version: cached in $bin; helm: $helm_bin/helm and $helm3_bin/helm"
   exit 0
 fi
 

@@ -22,29 +22,45 @@ def pinned_version(module_dir: str, module: str) -> str:
 class DevSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="VIDEOGEN_DEV_")
 
-    # Runtime state (certs, etcd data, logs, pids, kubeconfigs) lives in the checkout, ignored by git.
+    #: Runtime state (certificates, etcd and S3 data, logs, pids, kubeconfigs), ignored by git.
     state_dir: Path = REPO_ROOT / ".dev"
-    # Built binaries outlive clones: keyed by version under the user's cache folder.
+    #: Built binaries (control plane, helm) outlive clones: keyed by version under the user's cache folder.
     cache_dir: Path = Path.home() / ".cache" / "videogen"
+    #: The venv whose entry points the local node runs for our images.
     venv_bin: Path = REPO_ROOT / ".venv" / "bin"
 
     # Loopback ports, chosen away from the usual defaults so a developer's own cluster tools do not clash.
+    #: etcd's client port.
     etcd_client_port: int = 22379
+    #: etcd's peer port.
     etcd_peer_port: int = 22380
+    #: kube-apiserver (https; `.dev/kubeconfig` points here).
     apiserver_port: int = 16443
+    #: The controller manager's health and metrics port.
     controller_manager_port: int = 20257
+    #: The scheduler's health and metrics port.
     scheduler_port: int = 20259
+    #: The local node's `/containerLogs` server (`kubectl logs`).
     node_logs_port: int = 20250
+    #: SeaweedFS's S3 gateway (http; what every component's VIDEOGEN_S3_ENDPOINT_URL points at).
     s3_port: int = 18333
+    #: SeaweedFS's master server.
     s3_master_port: int = 19333
+    #: SeaweedFS's volume server.
     s3_volume_port: int = 18380
+    #: SeaweedFS's filer.
     s3_filer_port: int = 18888
 
+    #: The local S3's only identity (it listens on loopback only).
     s3_access_key: str = "videogen-dev"
+    #: Its secret key.
     s3_secret_key: str = "videogen-dev-secret"  # noqa: S105 - a loopback-only development store
+    #: Its region.
     s3_region: str = "us-east-1"
+    #: Buckets created at start.
     s3_buckets: list[str] = ["videogen"]
 
+    #: Name of the local GPU-pool node.
     node_name: str = "gpu-node-0"
 
     @property
@@ -54,6 +70,11 @@ class DevSettings(BaseSettings):
     @property
     def helm(self) -> Path:
         return self.cache_dir / f"helm-{pinned_version('helm', 'helm.sh/helm/v4')}" / "bin" / "helm"
+
+    @property
+    def helm3(self) -> Path:
+        """Helm 3, only to check the chart stays compatible with the major version many clusters still use."""
+        return self.cache_dir / f"helm-{pinned_version('helm3', 'helm.sh/helm/v3')}" / "bin" / "helm"
 
     @property
     def pki_dir(self) -> Path:
