@@ -22,11 +22,17 @@ class ApiSettings(BaseSettings):
     #: Kubeconfig file; unset means the pod's service account (in-cluster config).
     kubeconfig: Path | None = None
 
+    #: The folder with the VideoJob/VideoModel CRDs the request validation is built from (the image copies
+    #: crds/ to /opt/videogen/crds and sets this).
+    crd_dir: Path = Path(__file__).resolve().parents[2] / "crds"
+
     # --- models ---------------------------------------------------------------------------------------------
     #: Model per mode when a request names none: a VideoModel name or a Hugging Face repo id. Empty leaves
     #: spec.model unset, so the operator's default applies and the API does not check readiness.
     default_model_text_to_video: str = ""
+    #: The same for image-to-video.
     default_model_image_to_video: str = ""
+    #: The same for video-to-video.
     default_model_video_to_video: str = ""
     #: With auto-download on, a job for a model that is not Ready waits for it (a VideoModel is created when
     #: none exists) instead of getting 503.
@@ -51,16 +57,21 @@ class ApiSettings(BaseSettings):
     retry_after_seconds: int = Field(default=10, ge=1)
 
     # --- uploads --------------------------------------------------------------------------------------------
+    #: Largest image upload, in bytes (413 beyond it).
     max_image_bytes: int = Field(default=20 * _MIB, ge=1)
+    #: Largest video upload, in bytes (413 beyond it).
     max_video_bytes: int = Field(default=200 * _MIB, ge=1)
     #: Decompression-bomb guard: width x height of an uploaded image.
     max_image_pixels: int = Field(default=4096 * 4096, ge=1)
+    #: Longest uploaded video, in seconds.
     max_video_seconds: float = Field(default=120.0, gt=0)
+    #: Most frames in an uploaded video.
     max_video_frames: int = Field(default=3600, ge=1)
     #: Largest width or height of an uploaded video.
     max_video_dimension: int = Field(default=4096, ge=1)
 
     # --- S3 layout (the connection is videogen_common.s3.S3Settings) ------------------------------------------
+    #: Bucket for uploads and outputs.
     bucket: str = "videogen"
     #: Uploads go to <inputs_prefix>/<videojob name>/input.<ext>.
     inputs_prefix: str = "inputs"
@@ -68,6 +79,7 @@ class ApiSettings(BaseSettings):
     outputs_prefix: str = "outputs"
     #: Answer /outputs/<file> with a redirect to a presigned S3 URL instead of streaming through the API.
     outputs_presigned_redirect: bool = False
+    #: Lifetime of those presigned URLs.
     presigned_url_ttl_seconds: int = Field(default=300, ge=1, le=7 * 24 * 3600)
 
     # --- access ---------------------------------------------------------------------------------------------
@@ -77,10 +89,13 @@ class ApiSettings(BaseSettings):
     api_keys_file: Path | None = None
 
     # --- identity (GET /health) -----------------------------------------------------------------------------
+    #: Reported as "service" by GET /health.
     service_name: str = "videogen-api"
 
     # --- serving (videogen-api console script) --------------------------------------------------------------
+    #: Listen address of the HTTP server.
     host: str = "0.0.0.0"  # noqa: S104 - a container listens on all its interfaces
+    #: Listen port of the HTTP server.
     port: int = 8080
 
     @field_validator("model_catalog", "model_allowlist", "api_keys", mode="before")

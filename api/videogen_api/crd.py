@@ -1,13 +1,12 @@
 """The VideoJob and VideoModel CRDs as the API's source of field ranges, defaults and patterns.
 
 crds/ is the single source of truth; the request schemas are built from it when this module loads, so a range
-changed in the CRD changes the API's validation and its OpenAPI document with it. The folder is found through
-``VIDEOGEN_API_CRD_DIR`` (the image copies crds/ there) or, in a checkout, the repository's crds/.
+changed in the CRD changes the API's validation and its OpenAPI document with it. The folder is the setting
+``crd_dir`` (``VIDEOGEN_API_CRD_DIR``; the image copies crds/ there), by default the checkout's crds/.
 """
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass
 from functools import cache
@@ -21,11 +20,12 @@ VERSION: Final = "v1alpha1"
 VIDEOJOBS: Final = "videojobs"
 VIDEOMODELS: Final = "videomodels"
 
-_CHECKOUT_CRD_DIR: Final = Path(__file__).resolve().parents[2] / "crds"
-
 
 def crd_dir() -> Path:
-    return Path(os.environ.get("VIDEOGEN_API_CRD_DIR", str(_CHECKOUT_CRD_DIR)))
+    # Read when the request schemas are built (at import), before any app and its settings object exist.
+    from videogen_api.config import ApiSettings
+
+    return ApiSettings().crd_dir
 
 
 @cache

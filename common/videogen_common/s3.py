@@ -14,18 +14,22 @@ class S3Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="VIDEOGEN_S3_", extra="ignore")
 
+    #: S3 endpoint URL (e.g. http://seaweedfs:8333); unset means AWS S3 itself.
     endpoint_url: str | None = None
+    #: Access key id; the chart reads both keys from a Secret, never from values in plain text.
     access_key_id: str | None = None
+    #: Secret access key (from the same Secret).
     secret_access_key: str | None = None
+    #: Region used for signing.
     region: str = "us-east-1"
-    # Path-style addressing (http://host/bucket/key): what SeaweedFS, MinIO and most in-cluster S3s need.
+    #: Path-style addressing (http://host/bucket/key): what SeaweedFS, MinIO and most in-cluster S3s need.
     force_path_style: bool = True
-    # Short: a dead S3 should fail fast so the caller can report or retry.
+    #: Seconds to connect: short, so a dead S3 fails fast and the caller can report or retry.
     connect_timeout: float = 5.0
+    #: Seconds to wait for a response.
     read_timeout: float = 60.0
-    # botocore's own retries per request, before the caller sees the error.
+    #: botocore's own attempts per request, before the caller sees the error.
     max_attempts: int = 3
-
 
 def make_client(settings: S3Settings) -> Any:
     """A boto3 S3 client for these settings (boto3 is imported here so the module loads without it)."""

@@ -5,7 +5,7 @@ import shutil
 import sys
 import time
 
-from videogen_dev import cluster, controlplane, processes, s3, system
+from videogen_dev import cluster, controlplane, processes, s3, settings_reference, system
 from videogen_dev.settings import dev_settings
 from videogen_dev.waiting import WaitTimeout
 
@@ -20,6 +20,8 @@ def main() -> None:
     sub.add_parser("reset", help="stop everything and delete the local state (etcd data, S3 data, certs)")
     logs = sub.add_parser("logs", help="the last lines of each component's log")
     logs.add_argument("--lines", type=int, default=20)
+    reference = sub.add_parser("settings-reference", help="print the settings tables (README's, from the classes)")
+    reference.add_argument("--write", action="store_true", help="rewrite README.md's settings section")
     args = parser.parse_args()
     settings = dev_settings()
 
@@ -53,6 +55,12 @@ def main() -> None:
     elif args.command == "status":
         for name, pid in cluster.status(settings).items():
             print(f"{name:26} {'running, pid ' + str(pid) if pid else 'stopped'}")
+    elif args.command == "settings-reference":
+        if args.write:
+            changed = settings_reference.write()
+            print(f"{settings_reference.README}: {'updated' if changed else 'already current'}")
+        else:
+            print(settings_reference.render())
     elif args.command == "logs":
         for name in cluster.status(settings):
             print(f"==> {name} <==\n{processes.log_tail(settings, name, args.lines)}\n")

@@ -21,23 +21,35 @@ class OperatorSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="VIDEOGEN_OPERATOR_", extra="ignore", env_parse_none_str="null")
 
     # --- the generation Job's pod -------------------------------------------------------------------------
+    #: Image of generation pods (the runner).
     runner_image: str = "videogen/runner:0.1.0"
+    #: Command of generation pods; the runner contract's input arrives in env VIDEOGEN_RUNNER_INPUT.
     runner_command: list[str] = ["videogen-runner", "run"]
+    #: imagePullPolicy of generation pods.
     runner_image_pull_policy: str = "IfNotPresent"
     #: A service account with no RBAC bindings; its token is never mounted either.
     runner_service_account: str = "videogen-runner"
     #: Restricted pods run as this user; null leaves it to the image's USER (runAsNonRoot still applies).
     runner_run_as_user: int | None = 1000
+    #: CPU request of generation pods (the GPU count is per VideoJob, spec.gpus).
     runner_cpu_request: str = "4"
+    #: Memory request of generation pods.
     runner_memory_request: str = "32Gi"
+    #: Memory limit of generation pods; null for none.
     runner_memory_limit: str | None = "64Gi"
     #: Size of the in-memory /dev/shm (PyTorch data loading and NCCL need more than the default 64Mi).
     shm_size_limit: str = "8Gi"
+    #: Size of the scratch emptyDir at /tmp (decoded frames, the MP4 before upload).
     tmp_size_limit: str = "50Gi"
+    #: nodeSelector of generation pods: the GPU pool.
     node_selector: dict[str, str] = Field(default_factory=lambda: {"videogen.dev/pool": "gpu"})
+    #: Tolerations of generation pods (the GPU pool's taints).
     tolerations: list[dict[str, Any]] = Field(default_factory=lambda: [dict(GPU_TOLERATION)])
+    #: Affinity of generation pods; null for none.
     affinity: dict[str, Any] | None = None
+    #: runtimeClassName of generation pods (e.g. nvidia); null for the cluster default.
     runtime_class_name: str | None = None
+    #: priorityClassName of generation pods; null for none.
     priority_class_name: str | None = None
     #: Extra literal environment for the runner (e.g. VIDEOGEN_RUNNER_* tuning); never credentials.
     runner_env: dict[str, str] = Field(default_factory=dict)
@@ -47,6 +59,7 @@ class OperatorSettings(BaseSettings):
     # --- model cache --------------------------------------------------------------------------------------
     #: PVC holding the model cache (huggingface_hub layout under ``<mount>/hub``), in each VideoJob's namespace.
     model_cache_pvc: str = "videogen-model-cache"
+    #: Where the model cache is mounted (read-only) in generation pods and (read-write) in download pods.
     model_cache_mount_path: str = "/models"
     #: Model per mode when spec.model is empty (a VideoModel name or repo id).
     default_models: dict[str, str] = Field(default_factory=dict)
@@ -54,7 +67,9 @@ class OperatorSettings(BaseSettings):
     missing_model_policy: Literal["wait", "fail"] = "wait"
 
     # --- model download Jobs ------------------------------------------------------------------------------
+    #: Image of model download pods (the operator image; no torch).
     download_image: str = "videogen/operator:0.1.0"
+    #: Command of model download pods.
     download_command: list[str] = ["python", "-m", "videogen_operator.download"]
     #: Secret (in the VideoModel's namespace) with key HF_TOKEN for gated models; null for none.
     hf_token_secret: str | None = None
@@ -62,18 +77,25 @@ class OperatorSettings(BaseSettings):
     download_env: dict[str, str] = Field(default_factory=dict)
     #: Where download pods run (any node that can mount the cache PVC; a CPU pool is enough).
     download_node_selector: dict[str, str] = Field(default_factory=dict)
+    #: Tolerations of download pods.
     download_tolerations: list[dict[str, Any]] = Field(default_factory=list)
+    #: Attempts of a download Job before the VideoModel is Failed.
     download_backoff_limit: int = 3
+    #: activeDeadlineSeconds of a download Job.
     download_deadline_seconds: int = 6 * 3600
 
     # --- S3 as the runner sees it -------------------------------------------------------------------------
     #: Secret (in the VideoJob's namespace) holding the runner's S3 keys; mounted as env valueFrom, never inline.
     s3_secret_name: str = "videogen-s3"  # noqa: S105 - a Secret's name, not a secret
+    #: Key in that Secret holding the access key id.
     s3_secret_access_key_id_key: str = "accessKeyId"  # noqa: S105 - a key name in that Secret
+    #: Key in that Secret holding the secret access key.
     s3_secret_secret_access_key_key: str = "secretAccessKey"  # noqa: S105 - a key name in that Secret
     #: S3 endpoint as pods reach it; null means the operator's own VIDEOGEN_S3_ENDPOINT_URL.
     runner_s3_endpoint_url: str | None = None
+    #: Bucket of outputs (and progress objects) unless a VideoJob's spec.output names another.
     output_bucket: str = "videogen"
+    #: Key prefix of outputs in that bucket (the API serves <prefix>/<file> as /outputs/<file>).
     output_prefix: str = "outputs"
     #: Where runners write their progress objects (in output_bucket); the operator reads them.
     progress_prefix: str = ""
@@ -87,12 +109,17 @@ class OperatorSettings(BaseSettings):
     # --- operations ---------------------------------------------------------------------------------------
     #: Seconds between progress reads while a pod runs (and the fallback re-check of every open VideoJob).
     poll_seconds: float = 2.0
+    #: Port of the Prometheus metrics server; null turns it off.
     metrics_port: int | None = 9090
     #: Address the metrics server listens on (0.0.0.0 in a pod; loopback where pods share the host's network).
     metrics_host: str = "0.0.0.0"  # noqa: S104 - a pod's own network namespace
+    #: kopf's liveness endpoint (the Deployment's livenessProbe); null turns it off.
     liveness_endpoint: str | None = "http://0.0.0.0:8080/healthz"
+    #: json (one object per line, for log pipelines) or plain.
     log_format: Literal["json", "plain"] = "json"
     #: kopf's advice: a server-side watch timeout so a silently dead watch is replaced.
     watch_server_timeout: int = 300
+    #: Client-side watch timeout, a little above the server's.
     watch_client_timeout: int = 330
+    #: Seconds to connect to the API server.
     watch_connect_timeout: int = 30

@@ -16,4 +16,5 @@ class RunnerSettings(BaseSettings):
 
     model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
 
+    #: Where the result (or a short error) is written for Kubernetes to show as the termination message.
     termination_log: str = Field(default="/dev/termination-log", alias=TERMINATION_LOG_ENV)
