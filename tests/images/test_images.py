@@ -1,0 +1,145 @@
+"""The container images, checked without a Docker engine (this machine has none, so `make images` cannot run here).
+
+What can be checked is checked for real: each slim image's install set (the same `uv pip install '.[extra]'`
+its Dockerfile runs) goes into a fresh venv, where the component must import and start without torch; and each
+Dockerfile is read for what the chart and the Pod Security "restricted" profile rely on (non-root numeric
+USER, pinned bases, the entry point the operator and chart run).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import tomllib
+from pathlib import Path
+
+import pytest
+import yaml
+
+from videogen_dev.settings import REPO_ROOT
+from videogen_operator.settings import OperatorSettings
+
+COMPONENTS = ("api", "operator", "runner")
+HEAVY = ("torch", "diffusers", "transformers", "nvidia", "triton", "numpy")
+
+
+def instructions(component: str) -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) of a Dockerfile, continuation lines joined, comments dropped."""
+    text = (REPO_ROOT / component / "Dockerfile").read_text()
+    joined = re.sub(r"\\\n", " ", text)
+    result = []
+    for line in joined.splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            keyword, _, rest = line.partition(" ")
+            result.append((keyword.upper(), rest.strip()))
+    return result
+
+
+def final_stage(component: str) -> list[tuple[str, str]]:
+    steps = instructions(component)
+    last_from = max(i for i, (keyword, _) in enumerate(steps) if keyword == "FROM")
+    return steps[last_from:]
+
+
+def image_env(component: str) -> dict[str, str]:
+    """The final stage's ENV, with paths the image COPYs files to pointing at those files in the checkout."""
+    stage = final_stage(component)
+    copied = {}
+    for keyword, rest in stage:
+        if keyword == "COPY" and "--from" not in rest:
+            source, destination = rest.split()
+            copied[destination.rstrip("/")] = str(REPO_ROOT / source)
+    env = {"PATH": os.environ["PATH"]}
+    for keyword, rest in stage:
+        if keyword == "ENV":
+            for item in rest.split():
+                name, _, value = item.partition("=")
+                if name.startswith("VIDEOGEN_"):
+                    env[name] = copied.get(value.rstrip("/"), value)
+    return env
+
+
+@pytest.mark.parametrize("component", ["api", "operator"])
+def test_slim_image_install_set_runs_the_component_without_torch(component: str, tmp_path: Path) -> None:
+    (install,) = [args for keyword, args in instructions(component) if keyword == "RUN" and "'.[" in args]
+    extra = re.search(r"'\.\[(\w+)\]'", install)
+    assert extra is not None and extra.group(1) == component, install
+    venv = tmp_path / "venv"
+    uv = REPO_ROOT / ".venv" / "bin" / "uv"
+    subprocess.run(
+        [str(uv), "venv", "-q", "--python", str(REPO_ROOT / ".venv" / "bin" / "python"), str(venv)], check=True
+    )
+    subprocess.run(
+        [str(uv), "pip", "install", "-q", "--python", str(venv / "bin" / "python"), f".[{component}]"],
+        cwd=REPO_ROOT,
+        check=True,
+        timeout=300,
+    )
+    site = next((venv / "lib").glob("python3*/site-packages"))
+    installed = {path.name.split("-")[0].lower() for path in site.iterdir() if path.name.endswith(".dist-info")}
+    assert not [name for name in installed if name.startswith(HEAVY)], installed
+    # The modules the image's commands run (the operator's image also runs the model download Jobs).
+    modules = {
+        "api": ["videogen_api.main", "videogen_api.app"],
+        "operator": ["videogen_operator.main", "videogen_operator.download"],
+    }
+    probe = "import importlib, sys\n" + "".join(f"importlib.import_module({m!r})\n" for m in modules[component])
+    probe += f"print(sorted(m for m in sys.modules if m.split('.')[0] in {HEAVY!r}))"
+    out = subprocess.run(
+        [str(venv / "bin" / "python"), "-c", probe],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=image_env(component),
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
+    assert (venv / "bin" / f"videogen-{component}").exists()
+
+
+@pytest.mark.parametrize("component", COMPONENTS)
+def test_images_run_as_a_numeric_non_root_user_from_pinned_bases(component: str) -> None:
+    steps = instructions(component)
+    args = {}
+    for keyword, rest in steps:
+        if keyword == "ARG" and "=" in rest:
+            name, _, default = rest.partition("=")
+            args[name] = default
+    for keyword, rest in steps:
+        if keyword == "FROM":
+            image = rest.split()[0]
+            image = args.get(image.strip("${}"), image)
+            # An exact version tag (digits, never latest); the digest is left to the builder (see the comment).
+            assert re.search(r":\d+\.\d+(\.\d+)?", image), f"{component}: unpinned base {image}"
+    users = [rest for keyword, rest in final_stage(component) if keyword == "USER"]
+    assert users, f"{component}: the final stage sets no USER"
+    uid, _, gid = users[-1].partition(":")
+    # runAsNonRoot can only be verified by the kubelet for a numeric user.
+    assert uid.isdigit() and int(uid) != 0 and gid.isdigit() and int(gid) != 0, users[-1]
+
+
+def test_entry_points_are_console_scripts_and_the_runner_command_matches_the_operator_and_chart() -> None:
+    scripts = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    commands = {}
+    for component in COMPONENTS:
+        stage = final_stage(component)
+        entry = [yaml.safe_load(rest) for keyword, rest in stage if keyword == "ENTRYPOINT"][-1]
+        cmd = [yaml.safe_load(rest) for keyword, rest in stage if keyword == "CMD"]
+        assert entry[0] in scripts, f"{component}: {entry[0]} is not a console script of pyproject.toml"
+        commands[component] = entry + (cmd[-1] if cmd else [])
+    chart_values = yaml.safe_load((REPO_ROOT / "helm" / "videogen" / "values.yaml").read_text())
+    assert commands["runner"] == OperatorSettings().runner_command == chart_values["runner"]["command"]
+    assert commands["operator"] == ["videogen-operator", "run"]
+
+
+def test_dockerignore_keeps_local_state_out_of_the_build_context() -> None:
+    ignored = {line.strip() for line in (REPO_ROOT / ".dockerignore").read_text().splitlines()}
+    assert {".git", ".venv", ".dev", "tests"} <= ignored
+    for component in COMPONENTS:
+        for keyword, rest in instructions(component):
+            if keyword == "COPY" and "--from" not in rest:
+                source = rest.split()[0].rstrip("/")
+                assert (REPO_ROOT / source).exists(), f"{component}: COPY {source} does not exist"
+                assert source not in ignored, f"{component}: COPY {source} is excluded by .dockerignore"
