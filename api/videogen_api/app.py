@@ -64,6 +64,7 @@ def create_app(
     job_cache = VideoJobCache(
         kube.api_client, kube.namespace, watch_timeout_seconds=settings.cache_watch_timeout_seconds
     )
+    metrics.watch_cache(job_cache)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from dataclasses import fields
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+if TYPE_CHECKING:
+    from videogen_api.cache import VideoJobCache
 
 
 class Metrics:
@@ -25,6 +33,29 @@ class Metrics:
         self.upload_bytes = Counter(
             "videogen_api_upload_bytes", "Bytes of accepted uploads by mode", ["mode"], registry=self.registry
         )
+
+    def watch_cache(self, cache: VideoJobCache) -> None:
+        self.registry.register(_CacheCollector(cache))
+
+
+class _CacheCollector(Collector):
+    """The VideoJob cache's own counters, read at scrape time (the cache counts; nothing is copied twice)."""
+
+    def __init__(self, cache: VideoJobCache) -> None:
+        self.cache = cache
+
+    def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
+        stats = self.cache.stats
+        counters = CounterMetricFamily(
+            "videogen_api_cache_operations",
+            "VideoJob cache: full lists, watches started, events applied, 410 Gone restarts, errors",
+            labels=["operation"],
+        )
+        for field in fields(stats):
+            counters.add_metric([field.name], getattr(stats, field.name))
+        yield counters
+        yield GaugeMetricFamily("videogen_api_cache_synced", "1 when the cache serves reads", value=self.cache.synced)
+        yield GaugeMetricFamily("videogen_api_cache_videojobs", "VideoJobs held by the cache", value=len(self.cache))
 
 
 class MetricsMiddleware:

@@ -67,6 +67,16 @@ def test_metrics_count_requests_by_route_template_and_code(api: RunningApi) -> N
     assert 'videogen_api_requests_total{code="404",method="GET",route="/api/v1/job/{job_id}"} 1.0' in text
     assert "videogen_api_request_duration_seconds_bucket" in text
     assert 'code="415"' in text
+    # The VideoJob cache's counters: it listed once at least, runs a watch, serves reads.
+    values = {
+        line.split(" ")[0]: float(line.split(" ")[1])
+        for line in text.splitlines()
+        if line.startswith("videogen_api_cache")
+    }
+    assert values['videogen_api_cache_operations_total{operation="lists"}'] >= 1
+    assert values['videogen_api_cache_operations_total{operation="watches"}'] >= 1
+    assert values["videogen_api_cache_synced"] == 1
+    assert values["videogen_api_cache_videojobs"] == len(api.cache)
 
 
 def test_openapi_documents_the_real_schemas_and_no_422(api: RunningApi) -> None:
