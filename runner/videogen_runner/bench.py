@@ -9,10 +9,13 @@ a CPU), with the FLOPs counted from the transformer's config (matmuls and attent
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import statistics
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -113,7 +116,8 @@ class BenchFigures:
     step_median_s: float
     denoise_s: float
     decode_s: float
-    encode_mp4_s: float
+    #: None where imageio-ffmpeg is not installed (a bare GPU machine): that step is CPU work, measured elsewhere.
+    encode_mp4_s: float | None
     upload_s: float | None
     peak_memory_bytes: int | None
     transformer_tflop_per_step: float
@@ -173,6 +177,18 @@ def matmul_rate(device: str) -> float:
     return 2 * n**3 * iters / (time.perf_counter() - start)
 
 
+@contextmanager
+def _default_dtype(dtype: Any) -> Iterator[None]:
+    import torch
+
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)
+    try:
+        yield
+    finally:
+        torch.set_default_dtype(previous)
+
+
 def build_random_pipeline(preset: str, device: str, dtype: Any) -> Any:
     """The preset's architecture with random weights, built straight on the device (no checkpoint needed)."""
     import importlib
@@ -187,22 +203,29 @@ def build_random_pipeline(preset: str, device: str, dtype: Any) -> Any:
 
     spec = PRESETS[preset]
     wan = spec["class_name"].startswith("Wan")
-    with torch.device(device):
+    vae_dtype = torch.float32 if wan else dtype
+    # Parameters are created in their final dtype on the device: a 14B transformer plus T5-XXL made in float32
+    # first would need about 80 GB at once.
+    with torch.device(device), _default_dtype(dtype):
         if wan:
             transformer = diffusers.WanTransformer3DModel(**spec["transformer"])
-            vae = diffusers.AutoencoderKLWan()  # the constructor's defaults are Wan2.1's VAE
             text_encoder = transformers.UMT5EncoderModel(transformers.UMT5Config(vocab_size=256384, **_XXL))
-            scheduler = diffusers.UniPCMultistepScheduler(
-                prediction_type="flow_prediction", use_flow_sigmas=True, flow_shift=3.0
-            )
         else:
             transformer = diffusers.LTXVideoTransformer3DModel(**spec["transformer"])
-            vae = diffusers.AutoencoderKLLTXVideo()  # the constructor's defaults are LTX-Video 0.9.0's VAE
             text_encoder = transformers.T5EncoderModel(transformers.T5Config(vocab_size=32128, **_XXL))
-            scheduler = diffusers.FlowMatchEulerDiscreteScheduler(use_dynamic_shifting=True)
+    with torch.device(device), _default_dtype(vae_dtype):
+        # The constructors' defaults are Wan2.1's and LTX-Video 0.9.0's VAEs.
+        vae = diffusers.AutoencoderKLWan() if wan else diffusers.AutoencoderKLLTXVideo()
+    # Schedulers keep their sigmas in float32 on the CPU, as from_pretrained makes them.
+    if wan:
+        scheduler = diffusers.UniPCMultistepScheduler(
+            prediction_type="flow_prediction", use_flow_sigmas=True, flow_shift=3.0
+        )
+    else:
+        scheduler = diffusers.FlowMatchEulerDiscreteScheduler(use_dynamic_shifting=True)
     components: dict[str, Any] = {
         "transformer": transformer.to(dtype),
-        "vae": vae.to(torch.float32 if wan else dtype),
+        "vae": vae.to(vae_dtype),
         "text_encoder": text_encoder.to(dtype),
         "tokenizer": build_tokenizer(),
         "scheduler": scheduler,
@@ -301,11 +324,13 @@ def run_bench(args: argparse.Namespace) -> BenchFigures:
 
     with tempfile.TemporaryDirectory() as tmp:
         mp4 = Path(tmp) / "bench.mp4"
-        t = time.perf_counter()
-        write_mp4(result.frames, mp4, args.fps)
-        encode_mp4_s = time.perf_counter() - t
+        encode_mp4_s = None
         upload_s = None
-        if args.upload_bucket:
+        if importlib.util.find_spec("imageio_ffmpeg") is not None:
+            t = time.perf_counter()
+            write_mp4(result.frames, mp4, args.fps)
+            encode_mp4_s = time.perf_counter() - t
+        if args.upload_bucket and encode_mp4_s is not None:
             from videogen_common.s3 import S3Settings, make_client
 
             client = make_client(S3Settings())

@@ -1,6 +1,7 @@
 """Reading input images and videos, writing the MP4 and the poster, probing a video file.
 
-All video I/O goes through imageio-ffmpeg's bundled ffmpeg, so what ffmpeg reads, the runner reads.
+All video I/O goes through imageio-ffmpeg's bundled ffmpeg, so what ffmpeg reads, the runner reads. It is imported
+where it is used: generation itself (and ``bench`` on a machine without that 68 MB wheel) does not need it.
 """
 
 from __future__ import annotations
@@ -8,7 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import imageio_ffmpeg
 import numpy as np
 from numpy.typing import NDArray
 from PIL import Image, UnidentifiedImageError
@@ -55,6 +55,8 @@ class VideoProbe:
 def probe_video(path: Path) -> VideoProbe:
     """Count frames by decoding (container headers can lie) and read size and fps; InvalidInputError if unreadable."""
     try:
+        import imageio_ffmpeg
+
         reader = imageio_ffmpeg.read_frames(str(path))
         meta = reader.__next__()
         frames = sum(1 for _ in reader)
@@ -91,6 +93,8 @@ def read_video(path: Path, width: int, height: int, target_frames: int, target_f
     picked: dict[int, Image.Image] = {}
     last = max(wanted)
     try:
+        import imageio_ffmpeg
+
         reader = imageio_ffmpeg.read_frames(str(path))
         reader.__next__()
         for index, raw in enumerate(reader):
@@ -116,6 +120,8 @@ def to_uint8(frames: NDArray[np.floating]) -> Frames:
 def write_mp4(frames: Frames, path: Path, fps: int) -> None:
     """H.264, yuv420p (plays everywhere), moov atom first (``faststart``: browsers play while downloading)."""
     count, height, width, _ = frames.shape
+    import imageio_ffmpeg
+
     writer = imageio_ffmpeg.write_frames(
         str(path),
         (width, height),

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# The runner's GPU figures in one device call (issue 3's table: Wan2.1 1.3B and 14B I2V, LTX-Video 2B at their
+# reference shapes, random weights with the real architectures). Prepared so a session lent a GPU spends its
+# 15 device minutes measuring, not setting up:
+#   here:   bash bench/device/fetch-wheels.sh
+#   device: run(command="bash bench/device/runner-gpu.sh", carry=[".whl"], timeout_s=570)
+# Results: $OUT/bench.jsonl (one `videogen-runner bench --json` line per configuration, or {"failed": ...}),
+# $OUT/bench.log (stderr), $OUT/gpu.txt. Each configuration is its own process (clean GPU memory) with a time cap,
+# so one failure or hang costs only its own slot. QUICK=1 QUICK_MODEL=<smoke folder> PYTHON=.venv/bin/python runs a
+# tiny CPU smoke of the same path here (for checking the script; no wheels installed).
+set -uo pipefail
+out=${OUT:-/tmp/videogen-device-out}
+mkdir -p "$out"
+if [ -d .whl ] && [ "${QUICK:-0}" != 1 ]; then
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
+    || { echo "wheel install failed" >&2; exit 1; }
+  export PYTHONPATH=/tmp/site
+fi
+export PYTHONPATH=$PWD/runner:$PWD/common${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1
+py=${PYTHON:-python3}
+{ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>&1
+  "$py" -c 'import torch, diffusers, transformers; print("torch", torch.__version__, "diffusers", diffusers.__version__, "transformers", transformers.__version__)'
+} > "$out/gpu.txt" 2>&1
+
+bench() {  # seconds, then the bench arguments
+  local cap=$1; shift
+  echo "== $*" >> "$out/bench.log"
+  if ! timeout "$cap" "$py" -m videogen_runner.cli bench --json "$@" >> "$out/bench.jsonl" 2>> "$out/bench.log"; then
+    printf '{"failed": "%s", "cap_s": %s}\n' "$*" "$cap" >> "$out/bench.jsonl"
+  fi
+}
+
+if [ "${QUICK:-0}" = 1 ]; then
+  bench 300 "${QUICK_MODEL:?a smoke model folder}" --device cpu --steps 2 --frames 9 --width 64 --height 64
+  bench 300 "$QUICK_MODEL" --device cpu --steps 2 --frames 9 --width 64 --height 64 --attention-backend native
+  cat "$out/bench.jsonl"
+  exit 0
+fi
+# Wan2.1-T2V-1.3B, 480x832, 81 frames: stock-equivalent, the cuDNN attention kernel, compiled blocks.
+bench 150 wan2.1-t2v-1.3b --steps 8
+bench 150 wan2.1-t2v-1.3b --steps 8 --attention-backend _native_cudnn
+bench 240 wan2.1-t2v-1.3b --steps 8 --compile
+# LTX-Video 2B, 512x704, 161 frames.
+bench 150 ltx-video-2b --width 704 --height 512 --frames 161 --fps 24 --steps 8
+# Wan2.1-I2V-14B-480P, 480x832, 81 frames (about 6 s a step: few steps).
+bench 200 wan2.1-i2v-14b-480p --mode image-to-video --steps 3
+cat "$out/bench.jsonl"
