@@ -14,34 +14,32 @@ import kopf
 Doc = dict[str, Any]
 
 
-def plain(value: Any) -> Any:
-    """A deep copy of a kopf body (mapping views) as plain dicts and lists."""
-    if isinstance(value, Mapping):
-        return {str(k): plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [plain(v) for v in value]
-    return value
-
-
 def without_managed_fields(body: Mapping[str, Any]) -> Doc:
-    """A plain copy of a VideoJob or VideoModel minus managedFields, which are large and never read."""
-    doc: Doc = plain(body)
-    doc.get("metadata", {}).pop("managedFields", None)
+    """A VideoJob or VideoModel minus managedFields, which are large and never read.
+
+    Shallow: kopf's bodies are views over the JSON parsed for each watch event, which nothing changes afterwards,
+    so the index shares their nested parts instead of deep-copying every event (a measurable share of the CPU at
+    20 VideoJobs/s). Code that updates a doc in place only replaces its top-level keys (``doc["status"] = ...``).
+    """
+    doc: Doc = {str(k): body[k] for k in body}
+    meta = doc.get("metadata")
+    if isinstance(meta, Mapping) and "managedFields" in meta:
+        doc["metadata"] = {k: v for k, v in meta.items() if k != "managedFields"}
     return doc
 
 
 def trimmed(body: Mapping[str, Any], spec_keys: Iterable[str] = ()) -> Doc:
-    """The parts of a Job or pod the reconcilers read (keeps the indexes small)."""
+    """The parts of a Job or pod the reconcilers read (keeps the indexes small; shared, not copied, as above)."""
     meta = body.get("metadata", {})
     spec = body.get("spec", {})
     return {
         "metadata": {
-            k: plain(meta[k])
+            k: meta[k]
             for k in ("name", "namespace", "uid", "labels", "creationTimestamp", "deletionTimestamp")
             if k in meta
         },
-        "spec": {k: plain(spec[k]) for k in spec_keys if k in spec},
-        "status": plain(body.get("status", {})),
+        "spec": {k: spec[k] for k in spec_keys if k in spec},
+        "status": body.get("status", {}),
     }
 
 

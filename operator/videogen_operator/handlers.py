@@ -38,6 +38,20 @@ from videogen_operator.settings import OperatorSettings
 OURS = {LABEL_MANAGED_BY: MANAGED_BY}
 
 
+class NoDiffBase(kopf.DiffBaseStorage):
+    """Keeps no "last handled" state: kopf builds one (a deep copy of the body) on every event for its change
+    handlers, and this operator has none (only indexes and event handlers), so it would be pure CPU cost."""
+
+    def build(self, *, body: kopf.Body, extra_fields: Any = None) -> kopf.BodyEssence:
+        return kopf.BodyEssence()
+
+    def fetch(self, *, body: kopf.Body) -> kopf.BodyEssence | None:
+        return None
+
+    def store(self, *, body: kopf.Body, patch: kopf.Patch, essence: kopf.BodyEssence) -> None:
+        return None
+
+
 @kopf.on.startup()
 async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     config = OperatorSettings()
@@ -46,6 +60,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     settings.watching.connect_timeout = config.watch_connect_timeout
     # Our own Events say what happened; kopf's per-handler chatter would bury them.
     settings.posting.level = logging.WARNING
+    settings.persistence.diffbase_storage = NoDiffBase()
     load_config()
     # The blocking kubernetes client and boto3 run in threads (asyncio.to_thread); the default pool is tiny.
     asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(CONCURRENCY, thread_name_prefix="io"))
@@ -98,7 +113,8 @@ async def videojob_event(event: kopf.RawEvent, uid: str, memo: kopf.Memo, **kwar
     if event["type"] == "DELETED":
         controller.forget_videojob(uid)
         return
-    controller.videojob_workers.ensure(uid)
+    raw = event["object"]
+    controller.videojob_changed(uid, raw["metadata"].get("generation"), raw.get("status"))
 
 
 @kopf.on.event(GROUP, VERSION, VIDEOMODELS)

@@ -16,6 +16,9 @@ JOB_CREATION_SECONDS = Histogram(
     buckets=(0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 1800, 3600),
 )
 RECONCILE_ERRORS = Counter("videogen_reconcile_errors_total", "Reconciles that raised an error.", ["kind"])
+# Exported from the start (as 0), so that an alert on its rate has a series before the first error.
+for _kind in ("videojob", "videomodel"):
+    RECONCILE_ERRORS.labels(kind=_kind)
 
 
 class StateCollector(Collector):

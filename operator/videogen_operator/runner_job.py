@@ -8,7 +8,8 @@ Job needs no other object.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+import json
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -131,14 +132,63 @@ def s3_env(settings: OperatorSettings, endpoint_url: str | None, region: str, pa
     return env
 
 
-def scheduling(settings: OperatorSettings) -> dict[str, Any]:
-    """nodeSelector, tolerations, affinity, runtimeClassName and priorityClassName, where set."""
+def _toleration(value: Mapping[str, Any]) -> dict[str, Any]:
+    """A toleration in a comparable form (Kubernetes reads a missing operator as Equal)."""
+    return {"operator": "Equal"} | {k: v for k, v in value.items() if v is not None}
+
+
+def _allowed(values: Iterable[str]) -> str:
+    listed = ", ".join(sorted(values))
+    return listed if listed else "none"
+
+
+def scheduling_problem(spec: Mapping[str, Any], settings: OperatorSettings) -> str | None:
+    """Why spec.scheduling asks for something the operator's allow-lists do not hold (None when all is allowed).
+
+    The allowed sets are settings, not CRD rules, because they differ per installation and change without a CRD
+    upgrade; so the operator, not the apiserver, refuses, and names the field and the values it would accept.
+    """
+    wanted = spec.get("scheduling") or {}
+    problems = []
+    for field, allowed, setting in (
+        ("priorityClassName", settings.allowed_priority_classes, "allowed_priority_classes"),
+        ("runtimeClassName", settings.allowed_runtime_classes, "allowed_runtime_classes"),
+    ):
+        value = wanted.get(field)
+        if value is not None and value not in allowed:
+            problems.append(
+                f"spec.scheduling.{field} {value!r} is not allowed (allowed: {_allowed(allowed)}; setting {setting})"
+            )
+    for key, value in sorted((wanted.get("nodeSelector") or {}).items()):
+        if value not in settings.allowed_node_selectors.get(key, []):
+            pairs = (f"{k}={v}" for k, values in settings.allowed_node_selectors.items() for v in values)
+            problems.append(
+                f"spec.scheduling.nodeSelector {key}={value} is not allowed "
+                f"(allowed: {_allowed(pairs)}; setting allowed_node_selectors)"
+            )
+    allowed_tolerations = [_toleration(t) for t in settings.allowed_tolerations]
+    for toleration in wanted.get("tolerations") or []:
+        if _toleration(toleration) not in allowed_tolerations:
+            listed = [json.dumps(t, sort_keys=True) for t in allowed_tolerations]
+            problems.append(
+                f"spec.scheduling.tolerations {json.dumps(toleration, sort_keys=True)} is not allowed "
+                f"(allowed: {_allowed(listed)}; setting allowed_tolerations)"
+            )
+    return "; ".join(problems) or None
+
+
+def scheduling(settings: OperatorSettings, spec: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """nodeSelector, tolerations, affinity, runtimeClassName and priorityClassName, where set: the settings, with
+    the VideoJob's spec.scheduling overrides (which ``scheduling_problem`` has found allowed) on top."""
+    wanted = (spec or {}).get("scheduling") or {}
+    tolerations = [dict(t) for t in settings.tolerations]
+    tolerations += [dict(t) for t in wanted.get("tolerations") or [] if dict(t) not in tolerations]
     fields: dict[str, Any] = {
-        "nodeSelector": dict(settings.node_selector),
-        "tolerations": [dict(t) for t in settings.tolerations],
+        "nodeSelector": dict(settings.node_selector) | dict(wanted.get("nodeSelector") or {}),
+        "tolerations": tolerations,
         "affinity": settings.affinity,
-        "runtimeClassName": settings.runtime_class_name,
-        "priorityClassName": settings.priority_class_name,
+        "runtimeClassName": wanted.get("runtimeClassName") or settings.runtime_class_name,
+        "priorityClassName": wanted.get("priorityClassName") or settings.priority_class_name,
     }
     return {k: v for k, v in fields.items() if v}
 
@@ -155,6 +205,8 @@ def desired_job(
     """The complete batch/v1 Job for this VideoJob (a plain dict, ready for create_namespaced_job)."""
     meta = videojob["metadata"]
     spec = videojob["spec"]
+    if (problem := scheduling_problem(spec, settings)) is not None:
+        raise ValueError(problem)
     name = job_name(videojob)
     labels = standard_labels("runner", name) | {LABEL_VIDEOJOB: name, LABEL_VIDEOJOB_UID: str(meta["uid"])}
     job_labels = dict(labels)
@@ -207,7 +259,7 @@ def desired_job(
             {"name": "tmp", "emptyDir": {"sizeLimit": settings.tmp_size_limit}},
             {"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": settings.shm_size_limit}},
         ],
-        **scheduling(settings),
+        **scheduling(settings, spec),
     }
     return {
         "apiVersion": "batch/v1",

@@ -51,6 +51,15 @@ class OperatorSettings(BaseSettings):
     runtime_class_name: str | None = None
     #: priorityClassName of generation pods; null for none.
     priority_class_name: str | None = None
+    #: What a VideoJob may ask for in spec.scheduling, per field; a value not listed fails the VideoJob (reason
+    #: SchedulingNotAllowed) before any Job exists. Empty: no per-job override of that field is allowed.
+    allowed_priority_classes: list[str] = Field(default_factory=list)
+    #: runtimeClassNames a VideoJob may ask for in spec.scheduling.runtimeClassName.
+    allowed_runtime_classes: list[str] = Field(default_factory=list)
+    #: nodeSelector label -> the values a VideoJob may select (merged over node_selector; the job's value wins).
+    allowed_node_selectors: dict[str, list[str]] = Field(default_factory=dict)
+    #: Tolerations a VideoJob may add to ``tolerations``: each one it lists must equal one of these.
+    allowed_tolerations: list[dict[str, Any]] = Field(default_factory=list)
     #: Extra literal environment for the runner (e.g. VIDEOGEN_RUNNER_* tuning); never credentials.
     runner_env: dict[str, str] = Field(default_factory=dict)
     #: Seconds a finished Job (and its pods) stays for inspection before the TTL controller deletes it.
@@ -107,8 +116,14 @@ class OperatorSettings(BaseSettings):
     default_queue_name: str | None = None
 
     # --- operations ---------------------------------------------------------------------------------------
-    #: Seconds between progress reads while a pod runs (and the fallback re-check of every open VideoJob).
+    #: Seconds between progress reads while a pod runs (and re-checks of a queued or just-created VideoJob).
     poll_seconds: float = 2.0
+    #: Seconds a woken reconcile waits for the rest of a burst of watch events (a Job and its pod change together),
+    #: so that the burst makes one status write rather than one per event. A new VideoJob's Job is created at once.
+    settle_seconds: float = 0.25
+    #: Seconds between re-checks of an open VideoJob whose pod is not running (watch events wake it at once; this is
+    #: only the fallback for a missed one).
+    resync_seconds: float = 30.0
     #: Port of the Prometheus metrics server; null turns it off.
     metrics_port: int | None = 9090
     #: Address the metrics server listens on (0.0.0.0 in a pod; loopback where pods share the host's network).

@@ -46,7 +46,11 @@ REASONS: Final[dict[str, tuple[str, ...]]] = {
         "Retrying",  # an attempt failed with a retriable exit code; the Job makes another pod
         "Cancelling",  # spec.cancel: the Job is being deleted
     ),
-    PROCESSING: ("Running", "Cancelling"),
+    PROCESSING: (
+        "Running",
+        "Finishing",  # the pod succeeded; the Job controller has not marked the Job Complete yet
+        "Cancelling",
+    ),
     COMPLETED: ("Succeeded",),
     FAILED: (
         "InvalidInput",  # runner exit 10: never retried
@@ -58,6 +62,7 @@ REASONS: Final[dict[str, tuple[str, ...]]] = {
         "ModelFailed",  # the VideoModel's download failed
         "ModeNotSupported",  # the model's pipeline cannot run spec.mode
         "JobDeleted",  # someone deleted the Job before it finished
+        "SchedulingNotAllowed",  # spec.scheduling asks for a value outside the operator's allow-lists
     ),
     CANCELLED: ("Cancelled",),
 }
@@ -232,6 +237,16 @@ def summarize(
             fields["progress"] = progress_fields
             if progress is not None and progress.message:
                 fields["message"] = progress.message
+        return fields
+
+    finished = [p for p in live if p.get("status", {}).get("phase") == "Succeeded"]
+    if finished:
+        # The runner is done and the Job controller marks the Job Complete a moment later: still processing (never
+        # back to pending, which would read as a retry).
+        fields = {**common, "state": PROCESSING, "reason": "Finishing", "message": "the runner finished"}
+        fields["podName"] = finished[-1]["metadata"]["name"]
+        if progress_fields := _progress(progress, uid):
+            fields["progress"] = progress_fields
         return fields
 
     waiting = [p for p in live if p.get("status", {}).get("phase") == "Pending"]

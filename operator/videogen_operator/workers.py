@@ -1,7 +1,9 @@
 """One asyncio task per open VideoJob or VideoModel: reconcile, then sleep until woken or the poll interval ends.
 
 Watch events only wake a worker; the worker always re-reads the current state (level-based), so a lost or
-repeated event changes nothing. A worker ends when its object reaches a final state or is deleted.
+repeated event changes nothing. The first reconcile runs at once (a new VideoJob's Job is created without delay);
+later wake-ups wait ``settle_seconds`` so that a burst of events makes one reconcile. A worker ends when its
+object reaches a final state or is deleted.
 """
 
 from __future__ import annotations
@@ -25,10 +27,13 @@ class _Worker:
 
 
 class Workers:
-    def __init__(self, kind: str, reconcile: Reconcile, on_error: Callable[[str], None]) -> None:
+    def __init__(
+        self, kind: str, reconcile: Reconcile, on_error: Callable[[str], None], settle_seconds: float = 0.0
+    ) -> None:
         self.kind = kind
         self._reconcile = reconcile
         self._on_error = on_error
+        self._settle = settle_seconds
         self._workers: dict[str, _Worker] = {}
 
     def ensure(self, uid: str) -> None:
@@ -40,6 +45,10 @@ class Workers:
         wake = asyncio.Event()
         task = asyncio.create_task(self._run(uid, wake), name=f"{self.kind}/{uid}")
         self._workers[uid] = _Worker(task, wake)
+
+    def running(self, uid: str) -> bool:
+        worker = self._workers.get(uid)
+        return worker is not None and not worker.task.done()
 
     def wake(self, uid: str) -> None:
         worker = self._workers.get(uid)
@@ -82,5 +91,13 @@ class Workers:
                 if self._workers.get(uid) is not None and self._workers[uid].wake is wake:
                     del self._workers[uid]
                 return
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(wake.wait(), timeout=delay)
+            try:
+                # asyncio.timeout rather than wait_for: no extra task per wait (hundreds of workers wait at once).
+                async with asyncio.timeout(delay):
+                    await wake.wait()
+            except TimeoutError:
+                continue
+            if self._settle:
+                # One change (a Job created, its pod scheduled, the Job's status) comes as several watch events within
+                # moments: one reconcile after they settle writes one status instead of one per event.
+                await asyncio.sleep(self._settle)

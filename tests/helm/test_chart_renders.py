@@ -159,6 +159,14 @@ def test_gpu_pool_values_reach_the_operator_settings(helm: Helm, monkeypatch: py
     assert settings.tolerations == [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
     assert settings.affinity is not None and "nodeAffinity" in settings.affinity
     assert (settings.runtime_class_name, settings.priority_class_name) == ("nvidia", "video-generation")
+    assert settings.allowed_priority_classes == ["video-generation", "video-generation-low"]
+    assert settings.allowed_runtime_classes == []
+    assert settings.allowed_node_selectors == {
+        "cloud.google.com/gke-accelerator": ["nvidia-h100-80gb", "nvidia-h200-141gb"]
+    }
+    assert settings.allowed_tolerations == [
+        {"key": "cloud.google.com/gke-spot", "operator": "Equal", "value": "true", "effect": "NoSchedule"}
+    ]
     assert (settings.max_running_jobs, settings.default_queue_name) == (8, "gpu-video")
     assert (settings.runner_cpu_request, settings.runner_memory_request, settings.runner_memory_limit) == (
         "8",

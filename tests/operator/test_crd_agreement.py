@@ -52,6 +52,8 @@ def test_spec_fields_the_operator_reads_are_in_the_crd() -> None:
     spec_schema = schema("videojob.yaml")["spec"]["properties"]
     read = {"mode", "model", "gpus", "maxRetries", "activeDeadlineSeconds", "priority", "queueName", "cancel", "output"}
     assert read <= set(spec_schema)
+    scheduling = spec_schema["scheduling"]["properties"]
+    assert set(scheduling) == {"priorityClassName", "runtimeClassName", "nodeSelector", "tolerations"}
     assert {"repoId", "revision", "family"} <= set(schema("videomodel.yaml")["spec"]["properties"])
 
 

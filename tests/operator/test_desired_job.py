@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
+
 from tests.operator.factories import MODEL, UID, videojob
 from videogen_common.names import is_output_filename
 from videogen_common.runner_contract import ExitCode, RunnerInput
-from videogen_operator.runner_job import desired_job, output_file
+from videogen_operator.runner_job import desired_job, output_file, scheduling_problem
 from videogen_operator.settings import OperatorSettings
 
 
@@ -172,3 +174,63 @@ def test_kueue_queue_name_becomes_a_job_label_and_suspend_is_left_to_kueue() -> 
     default_queue = build(OperatorSettings(default_queue_name="shared"))
     assert default_queue["metadata"]["labels"]["kueue.x-k8s.io/queue-name"] == "shared"
     assert "kueue.x-k8s.io/queue-name" not in build()["metadata"]["labels"]
+
+
+ALLOWING = OperatorSettings(
+    priority_class_name="video-default",
+    allowed_priority_classes=["video-low", "video-high"],
+    allowed_runtime_classes=["nvidia"],
+    allowed_node_selectors={"gpu.product": ["H100", "L4"]},
+    allowed_tolerations=[{"key": "pool", "operator": "Equal", "value": "l4", "effect": "NoSchedule"}],
+)
+
+
+def test_allowed_per_job_scheduling_overrides_the_settings() -> None:
+    scheduling = {
+        "priorityClassName": "video-high",
+        "runtimeClassName": "nvidia",
+        "nodeSelector": {"gpu.product": "L4"},
+        # Without operator: Kubernetes reads it as Equal, so it is the allowed toleration.
+        "tolerations": [{"key": "pool", "value": "l4", "effect": "NoSchedule"}],
+    }
+    assert scheduling_problem({"scheduling": scheduling}, ALLOWING) is None
+    pod_spec = build(ALLOWING, scheduling=scheduling)["spec"]["template"]["spec"]
+    assert (pod_spec["priorityClassName"], pod_spec["runtimeClassName"]) == ("video-high", "nvidia")
+    # Merged over the settings' selector and tolerations, which still apply.
+    assert pod_spec["nodeSelector"] == {"videogen.dev/pool": "gpu", "gpu.product": "L4"}
+    assert pod_spec["tolerations"] == [
+        {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"},
+        {"key": "pool", "value": "l4", "effect": "NoSchedule"},
+    ]
+
+
+def test_without_per_job_scheduling_the_settings_apply_unchanged() -> None:
+    pod_spec = build(ALLOWING)["spec"]["template"]["spec"]
+    assert pod_spec["priorityClassName"] == "video-default"
+    assert "runtimeClassName" not in pod_spec
+    assert pod_spec["nodeSelector"] == {"videogen.dev/pool": "gpu"}
+
+
+def test_a_value_outside_the_allow_list_is_refused_naming_the_field_and_the_allowed_values() -> None:
+    problem = scheduling_problem({"scheduling": {"priorityClassName": "system-cluster-critical"}}, ALLOWING)
+    assert problem == (
+        "spec.scheduling.priorityClassName 'system-cluster-critical' is not allowed "
+        "(allowed: video-high, video-low; setting allowed_priority_classes)"
+    )
+    problem = scheduling_problem({"scheduling": {"nodeSelector": {"gpu.product": "A100"}}}, ALLOWING)
+    assert problem is not None and "spec.scheduling.nodeSelector gpu.product=A100 is not allowed" in problem
+    assert "allowed: gpu.product=H100, gpu.product=L4" in problem
+    problem = scheduling_problem({"scheduling": {"tolerations": [{"key": "pool", "operator": "Exists"}]}}, ALLOWING)
+    assert problem is not None and problem.startswith("spec.scheduling.tolerations ")
+    # Every refused field is named, not only the first.
+    both = scheduling_problem({"scheduling": {"runtimeClassName": "kata", "nodeSelector": {"zone": "a"}}}, ALLOWING)
+    assert both is not None and "runtimeClassName 'kata'" in both and "nodeSelector zone=a" in both
+    with pytest.raises(ValueError, match="runtimeClassName"):
+        build(ALLOWING, scheduling={"runtimeClassName": "kata"})
+
+
+def test_by_default_no_per_job_override_is_allowed() -> None:
+    problem = scheduling_problem({"scheduling": {"runtimeClassName": "nvidia"}}, OperatorSettings())
+    assert problem == (
+        "spec.scheduling.runtimeClassName 'nvidia' is not allowed (allowed: none; setting allowed_runtime_classes)"
+    )

@@ -246,3 +246,37 @@ def test_videomodel_becomes_ready_and_the_videojob_waiting_for_it_starts(ns: Nam
     status = ns.wait_state("patient", {"completed", "failed"})
     assert status["state"] == "completed"
     assert status["used"]["model"] == "videogen-smoke/later"
+
+
+def test_per_job_scheduling_is_refused_outside_the_allow_list_and_reaches_the_pod_inside_it(
+    ns: Namespace, start_operator: Any
+) -> None:
+    smoke_model(ns)
+    toleration = {"key": "videogen.dev/test-pool", "operator": "Exists", "effect": "NoSchedule"}
+    start_operator(
+        allowed_priority_classes=["videogen-test-low"],
+        allowed_node_selectors={"nvidia.com/gpu.product": ["local-cpu-stand-in", "H100"]},
+        allowed_tolerations=[toleration],
+    )
+    ns.videojob("refused", prompt="a cat steps=1", scheduling={"priorityClassName": "system-node-critical"})
+    ns.videojob(
+        "placed",
+        prompt="a cat steps=1",
+        scheduling={"nodeSelector": {"nvidia.com/gpu.product": "local-cpu-stand-in"}, "tolerations": [toleration]},
+    )
+
+    refused = ns.wait_state("refused", {"failed", "completed"}, 30)
+    assert (refused["state"], refused["reason"]) == ("failed", "SchedulingNotAllowed"), refused
+    assert refused["message"] == (
+        "spec.scheduling.priorityClassName 'system-node-critical' is not allowed "
+        "(allowed: videogen-test-low; setting allowed_priority_classes)"
+    )
+    assert runner_jobs(ns, "refused") == []
+
+    placed = ns.wait_state("placed", {"completed", "failed"})
+    assert placed["state"] == "completed", placed
+    pod_spec = runner_jobs(ns, "placed")[0]["spec"]["template"]["spec"]
+    # The job's choice is merged over the settings' selector and tolerations, which still apply.
+    assert pod_spec["nodeSelector"] == {"videogen.dev/pool": "gpu", "nvidia.com/gpu.product": "local-cpu-stand-in"}
+    assert pod_spec["tolerations"][-1] == toleration
+    assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in pod_spec["tolerations"]

@@ -108,6 +108,13 @@ def test_deadline_exceeded_is_reported_as_such() -> None:
     assert (summary["state"], summary["reason"]) == ("failed", "DeadlineExceeded")
 
 
+def test_a_succeeded_pod_before_the_job_is_complete_is_still_processing() -> None:
+    # The Job controller marks the Job Complete a moment after its pod succeeds; the state must not go back to pending.
+    summary = summarize(videojob(), job(active=0), [pod("cat-a", "Succeeded", exit_code=0)], report(50), OUTPUT)
+    assert (summary["state"], summary["reason"], summary["podName"]) == ("processing", "Finishing", "cat-a")
+    assert summary["progress"] == {"step": 50, "totalSteps": 50, "percent": 100}
+
+
 def test_between_retries_the_videojob_is_pending_retrying() -> None:
     transient = RunResult(exit_code=12, reason="Transient", message="S3 timed out")
     pods = [pod("cat-a", "Failed", exit_code=12, message=transient.to_termination_message())]
