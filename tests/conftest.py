@@ -4,7 +4,7 @@ the end only if this session started them), a fresh namespace per test."""
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -12,6 +12,9 @@ from videogen_dev import cluster as local_cluster
 from videogen_dev import controlplane
 from videogen_dev import s3 as local_s3
 from videogen_dev.settings import DevSettings, dev_settings
+
+if TYPE_CHECKING:
+    from tests.system_release import SystemRelease
 
 
 @pytest.fixture(scope="session")
@@ -47,6 +50,11 @@ class S3Endpoint:
     def client(self) -> Any:
         return local_s3.client(self._settings)
 
+    @property
+    def settings(self) -> DevSettings:
+        """The local environment's settings for this store (ports, state folder): what starts and stops it."""
+        return self._settings
+
 
 @pytest.fixture(scope="session")
 def s3(settings: DevSettings) -> Iterator[S3Endpoint]:
@@ -72,3 +80,19 @@ def namespace(cluster: local_cluster.Cluster) -> Iterator[str]:
     cluster.kubectl("create", "namespace", name)
     yield name
     cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)
+
+
+@pytest.fixture(scope="session")
+def system_release(cluster: local_cluster.Cluster, crds: None, settings: DevSettings) -> Iterator["SystemRelease"]:
+    """The chart installed as `make up` installs it (dev/local-values.yaml), in its own namespace, against a private
+    S3 store that a test may stop: one release for the session, shared by tests/helm and tests/e2e."""
+    # Imported here: tests.system_release imports this module (S3Endpoint).
+    from tests.system_release import installed_release, private_s3
+
+    with (
+        private_s3(settings) as store,
+        # Room for the e2e submit storm and the ten-job queue on top of leftovers; the queue cap stays
+        # dev/local-values.yaml's 2.
+        installed_release(cluster, store, "system", {"api": {"maxConcurrentJobs": 40}}) as release,
+    ):
+        yield release

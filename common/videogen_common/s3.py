@@ -31,6 +31,7 @@ class S3Settings(BaseSettings):
     #: botocore's own attempts per request, before the caller sees the error.
     max_attempts: int = 3
 
+
 def make_client(settings: S3Settings) -> Any:
     """A boto3 S3 client for these settings (boto3 is imported here so the module loads without it)."""
     import boto3

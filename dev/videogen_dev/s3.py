@@ -73,6 +73,9 @@ def _argv(settings: DevSettings) -> list[str]:
         "-s3",
         f"-s3.port={settings.s3_port}",
         f"-s3.port.grpc={settings.s3_port + grpc}",
+        # Off: unused here, and their fixed default ports (8181, 9101) would keep a second store from starting.
+        "-s3.port.iceberg=0",
+        "-s3.port.lance=0",
         f"-s3.config={identities}",
     ]
 

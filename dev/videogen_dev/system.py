@@ -5,15 +5,13 @@ so `make up` exercises the same chart users install. Values: dev/local-values.ya
 into a hostPath model cache; the operator's download Jobs find them offline and mark the VideoModels Ready.
 """
 
-import json
-import subprocess
 import urllib.error
 import urllib.request
 from pathlib import Path
 
 from videogen_dev import cluster as local_cluster
-from videogen_dev import smoke_models
-from videogen_dev.settings import REPO_ROOT, DevSettings
+from videogen_dev import release, smoke_models
+from videogen_dev.settings import DevSettings
 from videogen_dev.waiting import wait_for
 
 RELEASE = "videogen"
@@ -33,33 +31,15 @@ def model_cache_dir(settings: DevSettings) -> Path:
 def _prerequisites(cluster: local_cluster.Cluster) -> None:
     """What the chart expects to exist: the S3 Secret and a volume for the model cache claim."""
     settings = cluster.settings
-    pv = smoke_models.model_cache_volume(MODEL_CACHE_PV, model_cache_dir(settings), NAMESPACE)
-    secret = {
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "metadata": {"name": "videogen-s3", "namespace": NAMESPACE},
-        "stringData": {"accessKeyId": settings.s3_access_key, "secretAccessKey": settings.s3_secret_key},
-    }
-    items = {"apiVersion": "v1", "kind": "List", "items": [pv, secret]}
-    cluster.kubectl("apply", "-f", "-", input=json.dumps(items))
+    release.apply_prerequisites(
+        cluster, NAMESPACE, model_cache_dir(settings), MODEL_CACHE_PV, settings.s3_access_key, settings.s3_secret_key
+    )
 
 
 def _install_chart(cluster: local_cluster.Cluster) -> None:
     settings = cluster.settings
-    subprocess.run(
-        [
-            str(settings.helm),
-            *("upgrade", "--install", RELEASE, str(REPO_ROOT / "helm" / "videogen")),
-            *("--namespace", NAMESPACE, "--kubeconfig", str(cluster.kubeconfig)),
-            *("-f", str(REPO_ROOT / "dev" / "local-values.yaml")),
-            *("--set", f"s3.endpoint={settings.s3_endpoint_url}", "--set", f"s3.region={settings.s3_region}"),
-            *("--wait", "--timeout", "5m"),
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=330,
-    )
+    values = release.local_values({"s3": {"endpoint": settings.s3_endpoint_url, "region": settings.s3_region}})
+    release.install(cluster, RELEASE, NAMESPACE, values, "--wait", "--timeout", "5m")
 
 
 def _api_ready() -> tuple[int, str]:
@@ -84,8 +64,8 @@ def up(settings: DevSettings) -> local_cluster.Cluster:
     _prerequisites(cluster)
     try:
         _install_chart(cluster)
-    except subprocess.CalledProcessError as err:
-        raise SystemUpError(f"helm install of {RELEASE} failed:\n{err.stderr}") from err
+    except release.ReleaseError as err:
+        raise SystemUpError(f"helm install of {RELEASE} failed: {err}") from err
     wait_for(_api_ready, lambda seen: seen[0] == 200, 180, f"{API_URL}/readyz to answer 200")
     wait_for(
         lambda: _models_ready(cluster),

@@ -102,7 +102,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         doc = load_input(args.input)
         client = make_client(S3Settings())
         progress = ProgressReporter(client, doc.progress, doc.videojob.uid)
-        result = execute(doc, client, progress, state)
+        result = execute(doc, client, progress, state, settings)
     except BaseException as exc:
         if isinstance(exc, KeyboardInterrupt):
             exc = TerminatedError("interrupted")

@@ -117,8 +117,9 @@ def to_uint8(frames: NDArray[np.floating]) -> Frames:
     return np.asarray((np.clip(clean, 0.0, 1.0) * 255.0).round(), dtype=np.uint8)
 
 
-def write_mp4(frames: Frames, path: Path, fps: int) -> None:
-    """H.264, yuv420p (plays everywhere), moov atom first (``faststart``: browsers play while downloading)."""
+def write_mp4(frames: Frames, path: Path, fps: int, preset: str = "medium") -> None:
+    """H.264, yuv420p (plays everywhere), moov atom first (``faststart``: browsers play while downloading); ``preset``
+    is x264's speed/size trade-off."""
     count, height, width, _ = frames.shape
     import imageio_ffmpeg
 
@@ -132,7 +133,7 @@ def write_mp4(frames: Frames, path: Path, fps: int) -> None:
         quality=None,
         # The runner already made sides multiples of 16; never let the writer rescale behind our back.
         macro_block_size=1,
-        output_params=["-crf", "18", "-preset", "medium", "-movflags", "+faststart"],
+        output_params=["-crf", "18", "-preset", preset, "-movflags", "+faststart"],
         ffmpeg_log_level="error",
     )
     writer.send(None)

@@ -28,6 +28,7 @@ from videogen_runner import media
 from videogen_runner.families import pipeline_class_for, read_model_info
 from videogen_runner.params import draw_seed, model_revision, resolve_used
 from videogen_runner.progress import ProgressReporter
+from videogen_runner.settings import RunnerSettings
 from videogen_runner.storage import Publisher, download
 
 log = logging.getLogger(__name__)
@@ -49,7 +50,9 @@ def expected_steps(used: UsedParameters, mode: str) -> int:
     return used.num_inference_steps
 
 
-def execute(doc: RunnerInput, client: Any, progress: ProgressReporter, state: JobState) -> RunResult:
+def execute(
+    doc: RunnerInput, client: Any, progress: ProgressReporter, state: JobState, settings: RunnerSettings
+) -> RunResult:
     """Run the job; raises RunnerError (or anything else) on failure, leaving nothing in the output keys."""
     started = time.perf_counter()
     spec = doc.spec
@@ -119,7 +122,7 @@ def execute(doc: RunnerInput, client: Any, progress: ProgressReporter, state: Jo
         t = time.perf_counter()
         video_file = work / "video.mp4"
         poster_file = work / "poster.jpg"
-        media.write_mp4(result.frames, video_file, used.fps)
+        media.write_mp4(result.frames, video_file, used.fps, settings.mp4_preset)
         media.write_poster(result.frames[0], poster_file)
         state.timings["encode-video"] = time.perf_counter() - t
 

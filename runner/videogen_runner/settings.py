@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -18,3 +20,8 @@ class RunnerSettings(BaseSettings):
 
     #: Where the result (or a short error) is written for Kubernetes to show as the termination message.
     termination_log: str = Field(default="/dev/termination-log", alias=TERMINATION_LOG_ENV)
+    #: x264 preset of the MP4 (CRF 18 either way): faster presets make larger files sooner. `veryfast` suits CPU-only
+    #: nodes, where encoding takes a real share of the run.
+    mp4_preset: Literal[
+        "ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow"
+    ] = Field(default="medium", alias="VIDEOGEN_RUNNER_MP4_PRESET")

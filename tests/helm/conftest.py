@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import subprocess
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,6 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.system_release import create_restricted_namespace
 from videogen_dev.cluster import Cluster
 from videogen_dev.settings import REPO_ROOT
 
@@ -56,16 +56,7 @@ def helm(cluster: Cluster) -> Helm:
 
 def create_namespace(cluster: Cluster, prefix: str) -> str:
     """A namespace that enforces Pod Security "restricted", as the chart promises every pod meets it."""
-    name = f"{prefix}-{uuid.uuid4().hex[:8]}"
-    cluster.kubectl("create", "namespace", name)
-    cluster.kubectl(
-        "label",
-        "namespace",
-        name,
-        "pod-security.kubernetes.io/enforce=restricted",
-        "pod-security.kubernetes.io/warn=restricted",
-    )
-    return name
+    return create_restricted_namespace(cluster, prefix)
 
 
 @pytest.fixture

@@ -1,120 +1,24 @@
 """The chart installed into the local control plane: RBAC per service account, the installed operator and API running
 a text-to-video request end to end (the local node runs our images as the venv's entry points), upgrade and
-uninstall keeping what they must keep."""
+uninstall keeping what they must keep.
+
+The running release is the session's `system_release` (tests/system_release.py: dev/local-values.yaml, as `make up`
+installs it), shared with tests/e2e."""
 
 from __future__ import annotations
 
 import json
-import shutil
-import socket
-import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import yaml
 
-from tests.conftest import S3Endpoint
 from tests.helm.conftest import Helm, create_namespace, nowhere_args
-from videogen_dev import smoke_models
+from tests.system_release import SystemRelease
 from videogen_dev.cluster import Cluster
-from videogen_dev.settings import REPO_ROOT, dev_settings
+from videogen_dev.settings import REPO_ROOT
 from videogen_dev.waiting import wait_for
-
-SMOKE_MODEL = "tiny-wan-t2v"
-SMOKE_REPO_ID = smoke_models.repo_id(SMOKE_MODEL)
-GPU_TOLERATION = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@dataclass(frozen=True)
-class Release:
-    namespace: str
-    api_url: str
-    s3_prefix: str
-
-
-def local_node_values(namespace: str, s3: S3Endpoint, api_port: int, health_port: int) -> dict[str, Any]:
-    """Values for the local node: one API replica and free ports (pods share the host network), root processes (the
-    venv's python lives under /root), small runner requests, the only node carries the GPU taint."""
-    prefix = f"helm-tests/{namespace}"
-    unset_ids = {"runAsUser": None, "runAsGroup": None, "fsGroup": None}
-    placement = {"tolerations": [GPU_TOLERATION]}
-    return {
-        # Pods share the host's network on the local node: listen on loopback only.
-        "bindAddress": "127.0.0.1",
-        "podSecurityContext": unset_ids,
-        "api": {"replicas": 1, "port": api_port, **placement},
-        "operator": {"healthPort": health_port, "metricsPort": None, "logFormat": "plain", **placement},
-        "runner": {
-            "runAsUser": None,
-            "resources": {"cpuRequest": "100m", "memoryRequest": "256Mi", "memoryLimit": ""},
-            "shmSize": "64Mi",
-            "tmpSize": "1Gi",
-        },
-        "modelCache": {
-            "storageClass": "-",
-            "size": "1Gi",
-            "downloadEnv": {"HF_HUB_OFFLINE": "1"},
-            "downloadTolerations": [GPU_TOLERATION],
-        },
-        "models": [{"name": "smoke-wan-t2v", "repoId": SMOKE_REPO_ID, "family": "wan"}],
-        "defaultModels": {"textToVideo": "smoke-wan-t2v"},
-        "s3": {
-            "endpoint": s3.endpoint_url,
-            "bucket": s3.bucket,
-            "region": s3.region,
-            "inputsPrefix": f"{prefix}/inputs",
-            "outputsPrefix": f"{prefix}/outputs",
-            "progressPrefix": prefix,
-        },
-    }
-
-
-@pytest.fixture(scope="module")
-def release(helm: Helm, cluster: Cluster, crds: None, s3: S3Endpoint) -> Iterator[Release]:
-    """The chart installed with the smoke model in its model cache (a hostPath PV), operator and API running."""
-    namespace = create_namespace(cluster, "helm-e2e")
-    cache = Path(tempfile.mkdtemp(prefix=f"videogen-helm-cache-{namespace}-"))
-    pv_name = f"videogen-helm-{namespace}"
-    api_port, health_port = free_port(), free_port()
-    try:
-        smoke_models.fill_model_cache(dev_settings(), cache, (SMOKE_MODEL,))
-        pv = smoke_models.model_cache_volume(pv_name, cache, namespace)
-        secret = {
-            "apiVersion": "v1",
-            "kind": "Secret",
-            "metadata": {"name": "videogen-s3", "namespace": namespace},
-            "stringData": {"accessKeyId": s3.access_key, "secretAccessKey": s3.secret_key},
-        }
-        cluster.kubectl(
-            "apply", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List", "items": [pv, secret]})
-        )
-        values = cache.parent / f"{cache.name}-values.yaml"
-        values.write_text(yaml.safe_dump(local_node_values(namespace, s3, api_port, health_port)))
-        helm.install("videogen", namespace, "-f", str(values))
-        yield Release(namespace, f"http://127.0.0.1:{api_port}", f"helm-tests/{namespace}")
-    finally:
-        for line in cluster.kubectl(
-            "logs", "deploy/videogen-operator", "-n", namespace, "--tail=40", check=False
-        ).stdout.splitlines():
-            print("operator:", line)
-        helm.uninstall("videogen", namespace)
-        cluster.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
-        cluster.kubectl("delete", "persistentvolume", pv_name, "--wait=false", check=False)
-        shutil.rmtree(cache, ignore_errors=True)
-        client = s3.client()
-        listed = client.list_objects_v2(Bucket=s3.bucket, Prefix=f"helm-tests/{namespace}/")
-        for item in listed.get("Contents", []):
-            client.delete_object(Bucket=s3.bucket, Key=item["Key"])
 
 
 def can_i(cluster: Cluster, account: str, verb: str, resource: str, namespace: str | None) -> bool:
@@ -188,10 +92,10 @@ RUNNER_TABLE = [
     ids=["api", "operator", "runner"],
 )
 def test_each_service_account_can_do_exactly_its_rbac_table(
-    cluster: Cluster, release: Release, account: str, table: list[tuple[str, str, str | None, bool]]
+    cluster: Cluster, system_release: SystemRelease, account: str, table: list[tuple[str, str, str | None, bool]]
 ) -> None:
-    user = f"system:serviceaccount:{release.namespace}:{account}"
-    namespaces = {"release": release.namespace, "other": "default", None: None}
+    user = f"system:serviceaccount:{system_release.namespace}:{account}"
+    namespaces = {"release": system_release.namespace, "other": "default", None: None}
     wrong = [
         f"{verb} {resource} in {where or 'cluster'}: expected {'allowed' if allowed else 'denied'}"
         for verb, resource, where, allowed in table
@@ -200,19 +104,22 @@ def test_each_service_account_can_do_exactly_its_rbac_table(
     assert wrong == []
 
 
-def test_runner_service_account_mounts_no_token(cluster: Cluster, release: Release) -> None:
-    account = cluster.get_json("serviceaccount", "videogen-runner", "-n", release.namespace)
+def test_runner_service_account_mounts_no_token(cluster: Cluster, system_release: SystemRelease) -> None:
+    account = cluster.get_json("serviceaccount", "videogen-runner", "-n", system_release.namespace)
     assert account["automountServiceAccountToken"] is False
 
 
-def test_installed_operator_and_api_generate_a_text_to_video_request(cluster: Cluster, release: Release) -> None:
+def test_installed_operator_and_api_generate_a_text_to_video_request(
+    cluster: Cluster, system_release: SystemRelease
+) -> None:
+    default_model = system_release.values["defaultModels"]["textToVideo"]
     wait_for(
-        lambda: cluster.get_json("videomodel", "smoke-wan-t2v", "-n", release.namespace).get("status", {}),
+        lambda: cluster.get_json("videomodel", default_model, "-n", system_release.namespace).get("status", {}),
         lambda status: status.get("state") in ("Ready", "Failed"),
         90,
         "the chart's VideoModel to be downloaded by the installed operator",
     )
-    with httpx.Client(base_url=release.api_url, timeout=30) as api:
+    with httpx.Client(base_url=system_release.api_url, timeout=30) as api:
         wait_for(lambda: _status(api, "/readyz"), lambda code: code == 200, 60, "the installed API to be ready")
         submitted = api.post(
             "/api/v1/generate/text-to-video",
@@ -235,7 +142,7 @@ def test_installed_operator_and_api_generate_a_text_to_video_request(cluster: Cl
             f"job {job_id} to finish",
         )
         assert job["status"] == "completed", job
-        assert job["model"] == "smoke-wan-t2v"  # the chart's defaultModels.textToVideo
+        assert job["model"] == default_model  # the chart's defaultModels.textToVideo
         video = api.get(f"/outputs/{job['output_path'].rsplit('/', 1)[-1]}")
         assert video.status_code == 200 and video.content[4:8] == b"ftyp"
 

@@ -235,3 +235,16 @@ def test_ltx_runs_at_least_two_steps_and_video_to_video_at_least_one(tmp_path):
     wan = read_model_info(_model_folder(tmp_path, "WanPipeline"))
     spec3 = spec.model_copy(update={"num_inference_steps": 3})
     assert int(3 * resolve_used(spec3, wan, "WanVideoToVideoPipeline", None, 0).strength) == 1
+
+
+def test_mp4_preset_setting_accepts_x264_presets_only(monkeypatch):
+    from pydantic import ValidationError
+
+    from videogen_runner.settings import RunnerSettings
+
+    assert RunnerSettings().mp4_preset == "medium"
+    monkeypatch.setenv("VIDEOGEN_RUNNER_MP4_PRESET", "veryfast")
+    assert RunnerSettings().mp4_preset == "veryfast"
+    monkeypatch.setenv("VIDEOGEN_RUNNER_MP4_PRESET", "warp-speed")
+    with pytest.raises(ValidationError, match="VIDEOGEN_RUNNER_MP4_PRESET"):
+        RunnerSettings()
