@@ -51,7 +51,7 @@ fmt: venv
 	$(BIN)/ruff check --fix .
 
 test: venv controlplane lint
-	$(BIN)/pytest -ra $(PYTEST_ARGS)
+	@dev/run-tests.sh $(PYTEST_ARGS)
 
 # Container images (needs a Docker engine, which this development machine does not have).
 images:

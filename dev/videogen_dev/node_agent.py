@@ -52,7 +52,8 @@ class NodeAgentSettings(BaseSettings):
     venv_bin: Path = Path(sys.executable).parent
     apiserver_host: str = "127.0.0.1"
     apiserver_port: int = 16443
-    gpus: int = 4
+    # Like an 8-GPU node: room for the test suite's two pytest processes to schedule GPU pods side by side.
+    gpus: int = 8
     cpu: str = str(os.cpu_count() or 2)
     memory: str = "16Gi"
     max_pods: int = 110
