@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make test`'s pytest. With arguments (PYTEST_ARGS, e.g. `-k s3`) one pytest runs them. Without, the suite runs
-# as two pytest processes side by side: the end-to-end, runner and chart tests spend their time in runner processes
-# (CPU), the API, CRD and operator tests mostly wait on the API server, so on 2 cores the two overlap well.
+# as two pytest processes side by side: the end-to-end and runner tests spend their time in runner processes
+# (CPU), the API, CRD, chart and operator tests mostly wait on the API server, so on 2 cores the two overlap well.
 # The cluster is started here first, so neither process stops it under the other (tests/conftest.py stops only
 # what it started), and it is stopped at the end when it was not running before.
 set -uo pipefail
@@ -13,7 +13,7 @@ fi
 was_running=1
 "$bin/videogen-dev" status | grep -q stopped && was_running=0
 "$bin/videogen-dev" cluster-up > /dev/null || exit 1
-heavy=(tests/e2e tests/runner tests/helm)
+heavy=(tests/e2e tests/runner)
 heavy_log=$(mktemp)
 "$bin/pytest" -ra -p no:cacheprovider "${heavy[@]}" > "$heavy_log" 2>&1 &
 heavy_pid=$!

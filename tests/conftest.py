@@ -1,6 +1,8 @@
 """Session fixtures: one local control plane and one S3 per test session (started if not running, stopped at
 the end only if this session started them), a fresh namespace per test."""
 
+from __future__ import annotations
+
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -55,20 +57,25 @@ class S3Endpoint:
         """The local environment's settings for this store (ports, state folder): what starts and stops it."""
         return self._settings
 
+    @classmethod
+    def of(cls, settings: DevSettings) -> S3Endpoint:
+        """The SeaweedFS these settings start, with its first bucket."""
+        return cls(
+            endpoint_url=settings.s3_endpoint_url,
+            access_key=settings.s3_access_key,
+            secret_key=settings.s3_secret_key,
+            region=settings.s3_region,
+            bucket=settings.s3_buckets[0],
+            _settings=settings,
+        )
+
 
 @pytest.fixture(scope="session")
 def s3(settings: DevSettings) -> Iterator[S3Endpoint]:
     """A real SeaweedFS S3 on loopback with the project's bucket."""
     was_running = local_s3.is_ready(settings)
     local_s3.start(settings)
-    yield S3Endpoint(
-        endpoint_url=settings.s3_endpoint_url,
-        access_key=settings.s3_access_key,
-        secret_key=settings.s3_secret_key,
-        region=settings.s3_region,
-        bucket=settings.s3_buckets[0],
-        _settings=settings,
-    )
+    yield S3Endpoint.of(settings)
     # The cluster fixture stops S3 with everything else; stop it here only if this fixture alone started it.
     if not was_running and not controlplane.is_ready(settings):
         local_s3.stop(settings)
@@ -83,7 +90,7 @@ def namespace(cluster: local_cluster.Cluster) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def system_release(cluster: local_cluster.Cluster, crds: None, settings: DevSettings) -> Iterator["SystemRelease"]:
+def system_release(cluster: local_cluster.Cluster, crds: None, settings: DevSettings) -> Iterator[SystemRelease]:
     """The chart installed as `make up` installs it (dev/local-values.yaml), in its own namespace, against a private
     S3 store that a test may stop: one release for the session, shared by tests/helm and tests/e2e."""
     # Imported here: tests.system_release imports this module (S3Endpoint).

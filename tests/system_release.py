@@ -68,17 +68,6 @@ def private_s3_settings(base: DevSettings, state_dir: Path) -> DevSettings:
     return base.model_copy(update={"state_dir": state_dir, **ports})
 
 
-def s3_endpoint(settings: DevSettings) -> S3Endpoint:
-    return S3Endpoint(
-        endpoint_url=settings.s3_endpoint_url,
-        access_key=settings.s3_access_key,
-        secret_key=settings.s3_secret_key,
-        region=settings.s3_region,
-        bucket=settings.s3_buckets[0],
-        _settings=settings,
-    )
-
-
 @contextlib.contextmanager
 def private_s3(base: DevSettings) -> Iterator[S3Endpoint]:
     """A SeaweedFS of its own on free ports, removed with its data afterwards."""
@@ -86,7 +75,7 @@ def private_s3(base: DevSettings) -> Iterator[S3Endpoint]:
     settings = private_s3_settings(base, state_dir)
     try:
         local_s3.start(settings)
-        yield s3_endpoint(settings)
+        yield S3Endpoint.of(settings)
     finally:
         # A short grace: its data is deleted next, and SeaweedFS takes its time over SIGTERM.
         processes.stop(settings, local_s3.NAME, grace_seconds=1)

@@ -13,7 +13,6 @@ import os
 import signal
 import tempfile
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -229,7 +228,10 @@ class StateRecorder:
 
     def _run(self) -> None:
         with httpx.Client(base_url=self._api_url, timeout=10) as http:
-            while not self._stop.is_set():
+            while True:
+                # One more pass after the stop: the caller stops once it has seen every job final (through its own,
+                # slower polling), and that last state must be in the record too.
+                last_pass = self._stop.is_set()
                 # A copy: add() may grow the dict meanwhile.
                 for job_id, seen in list(self.states.items()):
                     if seen and seen[-1] in FINAL_STATES:
@@ -239,7 +241,9 @@ class StateRecorder:
                         state = response.json()["status"]
                         if not seen or seen[-1] != state:
                             seen.append(state)
-                time.sleep(self._interval)
+                if last_pass:
+                    return
+                self._stop.wait(self._interval)
 
 
 @pytest.fixture(scope="session")
