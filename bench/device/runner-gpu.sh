@@ -39,7 +39,7 @@ fi
 # Wan2.1-T2V-1.3B, 480x832, 81 frames: stock-equivalent, the cuDNN attention kernel, compiled blocks.
 bench 150 wan2.1-t2v-1.3b --steps 8
 bench 150 wan2.1-t2v-1.3b --steps 8 --attention-backend _native_cudnn
-bench 240 wan2.1-t2v-1.3b --steps 8 --compile
+bench 240 wan2.1-t2v-1.3b --steps 8 --compile --compile-cache-dir /tmp/videogen-compile  # first_step_s: the compile
 # LTX-Video 2B, 512x704, 161 frames.
 bench 150 ltx-video-2b --width 704 --height 512 --frames 161 --fps 24 --steps 8
 # Wan2.1-I2V-14B-480P, 480x832, 81 frames (about 6 s a step: few steps).

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import SecretStr
+from pydantic import BaseModel, SecretStr
 from pydantic_settings import BaseSettings
 
 from videogen_dev.settings import REPO_ROOT, DevSettings
@@ -91,6 +91,9 @@ def _default(settings: type[BaseSettings], name: str) -> str:
         value = "(secret)"
     elif isinstance(value, list) and any(isinstance(item, SecretStr) for item in value):
         value = ["(secret)"]
+    if isinstance(value, BaseModel):
+        # A nested model is set as camelCase JSON; its defaults are shown the same way.
+        value = value.model_dump(mode="json", by_alias=True)
     if isinstance(value, Path):
         # Machine-specific paths: shown relative to the checkout or the home folder, the same on every machine.
         if value.is_relative_to(REPO_ROOT):

@@ -22,6 +22,7 @@ from videogen_common.runner_contract import (
     OutputSpec,
     ProgressLocation,
     RunnerInput,
+    RuntimeOptions,
     VideoJobRef,
     VideoJobSpec,
 )
@@ -39,6 +40,8 @@ from videogen_operator.settings import OperatorSettings
 #: Exit codes for which a retry would fail the same way (the contract's FailJob codes).
 FAIL_JOB_EXIT_CODES: tuple[int, ...] = tuple(int(c) for c in ExitCode if c != ExitCode.SUCCEEDED and not c.retriable)
 TMP_MOUNT = "/tmp"
+#: Where the compile cache folder (setting compile_cache_subpath) is mounted in generation pods.
+COMPILE_CACHE_MOUNT = "/compile-cache"
 
 
 def job_name(videojob: Mapping[str, Any]) -> str:
@@ -88,7 +91,15 @@ def runner_input(videojob: Mapping[str, Any], model: ResolvedModel, settings: Op
         model=ModelRef(path=model.path, revision=model.revision),
         output=output_location(videojob, settings),
         progress=progress_location(videojob, settings),
+        runtime=runtime_options(settings),
     )
+
+
+def runtime_options(settings: OperatorSettings) -> RuntimeOptions:
+    """The installation's RuntimeOptions, pointed at the compile cache mount when there is one."""
+    if settings.compile_cache_subpath is None:
+        return settings.runner_runtime
+    return settings.runner_runtime.model_copy(update={"compile_cache_dir": COMPILE_CACHE_MOUNT})
 
 
 def queue_name(videojob: Mapping[str, Any], settings: OperatorSettings) -> str | None:
@@ -243,6 +254,10 @@ def desired_job(
         # The RunResult JSON; a crash before it is written still leaves the log tail as the message.
         "terminationMessagePolicy": "FallbackToLogsOnError",
     }
+    if settings.compile_cache_subpath is not None:
+        container["volumeMounts"].append(
+            {"name": "model-cache", "mountPath": COMPILE_CACHE_MOUNT, "subPath": settings.compile_cache_subpath}
+        )
     pod_spec: dict[str, Any] = {
         # podFailurePolicy needs Never: every attempt is a new pod the Job controller counts.
         "restartPolicy": "Never",
@@ -254,7 +269,12 @@ def desired_job(
         "volumes": [
             {
                 "name": "model-cache",
-                "persistentVolumeClaim": {"claimName": settings.model_cache_pvc, "readOnly": True},
+                # Read-only for the whole volume unless a compile cache folder in it must be writable; the weights'
+                # own mount is read-only either way.
+                "persistentVolumeClaim": {
+                    "claimName": settings.model_cache_pvc,
+                    "readOnly": settings.compile_cache_subpath is None,
+                },
             },
             {"name": "tmp", "emptyDir": {"sizeLimit": settings.tmp_size_limit}},
             {"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": settings.shm_size_limit}},

@@ -7,10 +7,13 @@ S3 connection settings are the shared ``VIDEOGEN_S3_*`` (:class:`videogen_common
 
 from __future__ import annotations
 
+from pathlib import PurePosixPath
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from videogen_common.runner_contract import RuntimeOptions
 
 GPU_TOLERATION: dict[str, Any] = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
 
@@ -62,6 +65,13 @@ class OperatorSettings(BaseSettings):
     allowed_tolerations: list[dict[str, Any]] = Field(default_factory=list)
     #: Extra literal environment for the runner (e.g. VIDEOGEN_RUNNER_* tuning); never credentials.
     runner_env: dict[str, str] = Field(default_factory=dict)
+    #: How generation pods use the GPU: the runner contract's RuntimeOptions as camelCase JSON, e.g.
+    #: `{"compile": true, "attentionBackend": "_native_cudnn"}` (offload, attentionBackend, compile, vaeTiling, device;
+    #: what is left out is automatic).
+    runner_runtime: RuntimeOptions = Field(default_factory=RuntimeOptions)
+    #: Folder inside the model cache PVC for torch.compile's caches, mounted read-write at /compile-cache in generation
+    #: pods (the weights stay read-only), so a node compiles a model once rather than every job; null for none.
+    compile_cache_subpath: str | None = None
     #: Seconds a finished Job (and its pods) stays for inspection before the TTL controller deletes it.
     job_ttl_seconds: int = 86400
 
@@ -138,3 +148,12 @@ class OperatorSettings(BaseSettings):
     watch_client_timeout: int = 330
     #: Seconds to connect to the API server.
     watch_connect_timeout: int = 30
+
+    @field_validator("compile_cache_subpath")
+    @classmethod
+    def _relative_subpath(cls, value: str | None) -> str | None:
+        # Kubernetes refuses an absolute subPath or one with "..", but only when the pod is created: say it at start.
+        path = PurePosixPath(value or ".")
+        if value is not None and (not value or path.is_absolute() or ".." in path.parts):
+            raise ValueError(f"must be a relative folder inside the model cache volume, without '..' (got {value!r})")
+        return value

@@ -1,7 +1,8 @@
 """Where and how a pipeline runs: device, dtypes, offload, attention kernel, torch.compile, VAE tiling.
 
 The plan is made from the model folder and the GPU's size before any weight loads; :func:`apply_placement` then
-puts the loaded pipeline on the hardware. On CPU everything is float32 and nothing is offloaded or compiled.
+puts the loaded pipeline on the hardware. On CPU everything is float32, nothing is offloaded, and compiling happens
+only when asked for.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any, Final
 import torch
 
 from videogen_common.runner_contract import RuntimeOptions
+from videogen_runner.errors import InvalidInputError
 from videogen_runner.families import WAN, ModelInfo
 
 log = logging.getLogger(__name__)
@@ -80,9 +82,31 @@ def choose_offload(info: ModelInfo, gpu_total_bytes: int, bytes_per_param: int, 
     return "group"
 
 
+def check_attention_backend(name: str) -> None:
+    """Refuse, before any weight loads, a backend diffusers does not have, one that would fetch its kernel from the
+    Hugging Face Hub at run time (the runner is offline), or one whose package the image lacks."""
+    from diffusers.models.attention_dispatch import AttentionBackendName, _check_attention_backend_requirements
+
+    where = "runtime.attentionBackend (operator setting runner_runtime)"
+    backends = {b.value: b for b in AttentionBackendName}
+    if name not in backends:
+        offline = sorted(v for v in backends if not v.endswith("_hub"))
+        raise InvalidInputError(f"{where} {name!r} is not a diffusers attention backend; use auto or one of {offline}")
+    if name.endswith("_hub"):
+        raise InvalidInputError(
+            f"{where} {name!r} downloads its kernel from the Hugging Face Hub when it runs, and the runner runs "
+            f"offline: install the kernel's package in the runner image and name the backend without _hub"
+        )
+    try:
+        _check_attention_backend_requirements(backends[name])
+    except RuntimeError as err:
+        raise InvalidInputError(f"{where} {name!r} cannot run in this image: {err}") from err
+
+
 def choose_attention_backend(requested: str, device: str) -> str:
     """The fastest installed kernel: FlashAttention 3 on Hopper, then FlashAttention 2, else PyTorch SDPA."""
     if requested != "auto":
+        check_attention_backend(requested)
         return requested
     if device != "cuda":
         return "native"
@@ -106,8 +130,10 @@ def plan_placement(options: RuntimeOptions, info: ModelInfo, width: int, height:
             float32_components=(),
             offload="none",
             attention_backend=choose_attention_backend(options.attention_backend, "cpu"),
-            compile=False,
-            compile_cache_dir=None,
+            # Honoured when asked for (inductor compiles C++ for the CPU): slow to compile, but it lets a machine
+            # without a GPU run the same compile path and cache folder a GPU node uses.
+            compile=options.compile,
+            compile_cache_dir=options.compile_cache_dir,
             vae_tiling=options.vae_tiling == "on",
         )
     offload: str = options.offload
@@ -137,10 +163,12 @@ def prepare_process(placement: Placement) -> None:
         torch.backends.cudnn.allow_tf32 = True
         torch.backends.cudnn.benchmark = True
     if placement.compile and placement.compile_cache_dir:
-        # On the model cache volume, so each node compiles a model once, not each job.
+        # On the model cache volume, so each node compiles a model once, not each job. Assigned, not defaulted:
+        # importing torch already sets TORCHINDUCTOR_CACHE_DIR to its /tmp default, and inductor and Triton read
+        # these variables again when they first write.
         cache = Path(placement.compile_cache_dir)
-        os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(cache / "inductor"))
-        os.environ.setdefault("TRITON_CACHE_DIR", str(cache / "triton"))
+        os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(cache / "inductor")
+        os.environ["TRITON_CACHE_DIR"] = str(cache / "triton")
         os.environ.setdefault("TORCHINDUCTOR_FX_GRAPH_CACHE", "1")
         os.environ.setdefault("TORCHINDUCTOR_AUTOGRAD_CACHE", "1")
 

@@ -113,6 +113,8 @@ class BenchFigures:
     steps: int
     load_s: float
     encode_prompt_s: float
+    #: The first step alone: with --compile it carries the compilation (or the compile cache's load).
+    first_step_s: float
     step_median_s: float
     denoise_s: float
     decode_s: float
@@ -271,6 +273,7 @@ def run_bench(args: argparse.Namespace) -> BenchFigures:
     options = RuntimeOptions(
         device=args.device,
         compile=args.compile,
+        compile_cache_dir=args.compile_cache_dir,
         attention_backend=args.attention_backend,
         offload="none" if random_preset else args.offload,
     )
@@ -356,6 +359,7 @@ def run_bench(args: argparse.Namespace) -> BenchFigures:
         steps=args.steps,
         load_s=load_s,
         encode_prompt_s=result.timings["encode-prompt"],
+        first_step_s=result.step_seconds[0] if result.step_seconds else float("nan"),
         step_median_s=median,
         denoise_s=denoise,
         decode_s=result.timings["decode"],
@@ -402,6 +406,9 @@ def add_bench_parser(sub: Any) -> None:
     bench.add_argument("--offload", default="auto", choices=["auto", "none", "model", "group", "sequential"])
     bench.add_argument("--attention-backend", default="auto")
     bench.add_argument("--compile", action="store_true", help="torch.compile the repeated transformer blocks")
+    bench.add_argument(
+        "--compile-cache-dir", help="persistent inductor/Triton cache folder (a second run shows the warm-cache cost)"
+    )
     bench.add_argument("--upload-bucket", help="also time the upload to this bucket (S3 from VIDEOGEN_S3_*)")
     bench.add_argument("--json", action="store_true", help="one JSON line instead of a table")
     bench.set_defaults(func=cmd_bench)

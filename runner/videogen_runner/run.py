@@ -90,8 +90,9 @@ def execute(
         from videogen_runner.acceleration import plan_placement, prepare_process
         from videogen_runner.generate import Generation, generate, load_pipeline
 
-        progress.report("loading", 0, total_steps)
+        # Planned before "loading": a runtime option this image cannot honour is found here, not after the load.
         placement = plan_placement(doc.runtime, info, used.width, used.height, used.num_frames)
+        progress.report("loading", 0, total_steps)
         prepare_process(placement)
         t = time.perf_counter()
         pipe = load_pipeline(model_path, pipeline_class, placement)

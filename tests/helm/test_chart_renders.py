@@ -12,6 +12,7 @@ import yaml
 
 from tests.helm.conftest import CHART, GPU_POOL_VALUES, Helm
 from videogen_api.config import ApiSettings
+from videogen_common.runner_contract import RuntimeOptions
 from videogen_dev.cluster import Cluster
 from videogen_dev.settings import REPO_ROOT
 from videogen_operator.settings import OperatorSettings
@@ -121,6 +122,11 @@ def test_bundled_seaweedfs_demo_render_is_accepted_by_the_api_server(
         ("models[0].name=Not_A_Name", "/models/0/name"),
         ("operator.logFormat=xml", "/operator/logFormat"),
         ("gpuPools.nodeSelector.pool=gpu", "'gpuPools' not allowed"),
+        ("runner.runtime.offload=always", "/runner/runtime/offload"),
+        ("runner.runtime.compile=yes", "/runner/runtime/compile"),
+        ("runner.runtime.torchCompile=true", "'torchCompile' not allowed"),
+        ("runner.compileCacheSubPath=../outside", "/runner/compileCacheSubPath"),
+        ("runner.compileCacheSubPath=/abs", "/runner/compileCacheSubPath"),
     ],
 )
 def test_values_violating_the_schema_fail_naming_the_value(helm: Helm, setting: str, named: str) -> None:
@@ -176,6 +182,8 @@ def test_gpu_pool_values_reach_the_operator_settings(helm: Helm, monkeypatch: py
     assert settings.runner_image == "videogen/runner:0.1.0"
     assert settings.runner_command == ["videogen-runner", "run"]
     assert settings.runner_service_account == "videogen-runner"
+    assert settings.runner_runtime.compile is True and settings.runner_runtime.attention_backend == "auto"
+    assert settings.compile_cache_subpath == ".compile-cache"
     assert settings.model_cache_pvc == "videogen-model-cache"
     assert settings.default_models == {
         "text-to-video": "wan2-1-t2v-1-3b",
@@ -198,6 +206,7 @@ def test_default_values_unset_optional_operator_settings(helm: Helm, monkeypatch
     assert settings.affinity == {} and settings.runtime_class_name is None and settings.priority_class_name is None
     assert settings.default_queue_name is None and settings.hf_token_secret is None
     assert settings.runner_s3_endpoint_url is None and settings.runner_run_as_user == 10001
+    assert settings.compile_cache_subpath is None and settings.runner_runtime == RuntimeOptions()
     assert settings.default_models == {}
 
 

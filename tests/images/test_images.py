@@ -143,3 +143,11 @@ def test_dockerignore_keeps_local_state_out_of_the_build_context() -> None:
                 source = rest.split()[0].rstrip("/")
                 assert (REPO_ROOT / source).exists(), f"{component}: COPY {source} does not exist"
                 assert source not in ignored, f"{component}: COPY {source} is excluded by .dockerignore"
+
+
+def test_runner_image_has_what_torch_compile_needs_at_run_time() -> None:
+    # Triton builds a small C launcher against Python's headers the first time a node compiles (runner_runtime
+    # compile=true); without a compiler the first compiled job fails instead of getting faster.
+    installed = " ".join(rest for keyword, rest in final_stage("runner") if keyword == "RUN")
+    packages = set(re.findall(r"apt-get install [^&]*", installed)[0].split())
+    assert {"gcc", "libc6-dev", "python3.11-dev"} <= packages, packages

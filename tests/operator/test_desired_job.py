@@ -106,6 +106,35 @@ def test_volumes_are_read_only_model_cache_tmp_and_memory_shm() -> None:
     assert mounts["tmp"]["mountPath"] == "/tmp"
 
 
+def test_runtime_options_reach_the_runner_and_the_compile_cache_is_the_only_writable_part_of_the_cache() -> None:
+    settings = OperatorSettings.model_validate(
+        {"runner_runtime": {"compile": True, "attentionBackend": "_native_cudnn"}, "compile_cache_subpath": ".cc"}
+    )
+    job = build(settings)
+    runtime = RunnerInput.model_validate_json(env(job)["VIDEOGEN_RUNNER_INPUT"]["value"]).runtime
+    assert (runtime.compile, runtime.attention_backend, runtime.offload) == (True, "_native_cudnn", "auto")
+    assert runtime.compile_cache_dir == "/compile-cache"
+    volumes = {v["name"]: v for v in job["spec"]["template"]["spec"]["volumes"]}
+    # Kubernetes applies a volume-level readOnly to every mount, so it goes; the weights' mount stays read-only.
+    assert volumes["model-cache"]["persistentVolumeClaim"] == {"claimName": "videogen-model-cache", "readOnly": False}
+    mounts = [m for m in runner(job)["volumeMounts"] if m["name"] == "model-cache"]
+    assert mounts == [
+        {"name": "model-cache", "mountPath": "/models", "readOnly": True},
+        {"name": "model-cache", "mountPath": "/compile-cache", "subPath": ".cc"},
+    ]
+
+
+def test_without_a_compile_cache_the_runtime_defaults_are_automatic() -> None:
+    runtime = RunnerInput.model_validate_json(env(build())["VIDEOGEN_RUNNER_INPUT"]["value"]).runtime
+    assert (runtime.compile, runtime.attention_backend, runtime.compile_cache_dir) == (False, "auto", None)
+
+
+@pytest.mark.parametrize("subpath", ["", "/models/cc", "../elsewhere", "cc/../../x"])
+def test_compile_cache_subpath_must_stay_inside_the_volume(subpath: str) -> None:
+    with pytest.raises(ValueError, match="relative folder inside the model cache volume"):
+        OperatorSettings.model_validate({"compile_cache_subpath": subpath})
+
+
 def test_s3_keys_come_from_the_secret_never_inline() -> None:
     variables = env(build())
     for name, key in (

@@ -28,6 +28,7 @@ from videogen_common.runner_contract import (
     ProgressLocation,
     ProgressReport,
     RunnerInput,
+    RuntimeOptions,
     VideoJobRef,
 )
 from videogen_runner import cli
@@ -367,6 +368,48 @@ def test_bad_input_fails_as_invalid_input_before_weights_load(
     assert "loading" not in [r.phase for r in progress_history(s3, job.doc.progress)]
 
 
+@pytest.mark.parametrize(
+    ("backend", "message"),
+    [
+        ("no_such_kernel", "is not a diffusers attention backend"),
+        ("flash_hub", "runner runs offline"),
+        ("flash", "cannot run in this image"),  # flash-attn is not installed here
+    ],
+)
+def test_a_runtime_option_the_image_cannot_honour_fails_before_weights_load(
+    s3, progress_bucket, smoke_models, tmp_path, backend, message
+):
+    job = make_job(s3, progress_bucket, smoke_models[LTX], mode="text-to-video", numFrames=9, width=64, height=64)
+    job.doc.runtime = RuntimeOptions(attention_backend=backend)
+
+    outcome = run_subprocess(job, s3_env(s3), tmp_path)
+
+    # Not retried (the podFailurePolicy fails the Job on this code), and the message names the setting to fix.
+    assert outcome.exit_code == ExitCode.INVALID_INPUT, outcome.log
+    assert message in outcome.result["message"]
+    assert "runner_runtime" in outcome.result["message"]
+    assert "placement:" not in outcome.log
+    assert keys_under(s3, job.prefix + "/") == []
+    assert "loading" not in [r.phase for r in progress_history(s3, job.doc.progress)]
+
+
+def test_compile_runs_the_compiled_blocks_and_fills_the_compile_cache(s3, progress_bucket, smoke_models, tmp_path):
+    """torch.compile as a GPU node runs it (repeated blocks, fullgraph), here with inductor's CPU backend."""
+    cache = tmp_path / "compile-cache"
+    spec = {"mode": "text-to-video", "numFrames": 9, "width": 64, "height": 64, "numInferenceSteps": 2}
+    job = make_job(s3, progress_bucket, smoke_models[WAN_T2V], **spec)
+    job.doc.runtime = RuntimeOptions(compile=True, compile_cache_dir=str(cache))
+
+    outcome = run_subprocess(job, s3_env(s3), tmp_path)
+
+    assert_published(s3, job, outcome, tmp_path)
+    metadata = json.loads(s3.client().get_object(Bucket=s3.bucket, Key=job.doc.output.metadata_key)["Body"].read())
+    assert metadata["compiled"] is True
+    assert "compile=True" in outcome.log
+    # The compiled graph went to the persistent folder (the operator mounts it from the model cache volume).
+    assert [p for p in (cache / "inductor").rglob("*") if p.is_file()], sorted(cache.rglob("*"))
+
+
 def test_unreachable_s3_is_transient(s3, progress_bucket, smoke_models, tmp_path):
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -441,6 +484,7 @@ def test_bench_prints_phase_times_and_the_flop_floor_on_cpu(smoke_models, capsys
     figures = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert figures["device"] == "cpu"
     assert (figures["width"], figures["height"], figures["frames"], figures["steps"]) == (64, 64, 9, 2)
-    for key in ("load_s", "encode_prompt_s", "step_median_s", "decode_s", "encode_mp4_s", "floor_step_s"):
+    timed = ("load_s", "encode_prompt_s", "first_step_s", "step_median_s", "decode_s", "encode_mp4_s", "floor_step_s")
+    for key in timed:
         assert figures[key] > 0, key
     assert figures["step_to_floor"] > 1
