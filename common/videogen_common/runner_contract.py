@@ -285,7 +285,8 @@ class UsedParameters(_CamelModel):
     seed: int
     num_inference_steps: int
     guidance_scale: float
-    strength: float
+    #: Only video-to-video has a strength (how much of the schedule runs); null for the other modes.
+    strength: float | None = None
 
 
 ProgressPhase = Literal[

@@ -53,5 +53,6 @@ def resolve_used(
         seed=seed,
         num_inference_steps=steps,
         guidance_scale=spec.guidance_scale,
-        strength=strength,
+        # The spec's default (0.8) is there for every mode, but only video-to-video runs it: do not report it else.
+        strength=strength if spec.mode == "video-to-video" else None,
     )

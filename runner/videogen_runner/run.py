@@ -43,9 +43,10 @@ class JobState:
     peak_memory_bytes: int | None = None
 
 
-def expected_steps(used: UsedParameters, mode: str) -> int:
-    """Denoising steps the pipeline will run: video-to-video runs the last ``strength`` part of the schedule."""
-    if mode == "video-to-video":
+def expected_steps(used: UsedParameters) -> int:
+    """Denoising steps the pipeline will run: video-to-video (the one mode with a strength) runs the last
+    ``strength`` part of the schedule."""
+    if used.strength is not None:
         return max(1, int(used.num_inference_steps * used.strength))
     return used.num_inference_steps
 
@@ -63,7 +64,7 @@ def execute(
     pipeline_class = pipeline_class_for(info, spec.mode)
     used = resolve_used(spec, info, pipeline_class, model_revision(doc.model, model_path), draw_seed(spec.seed))
     state.used = used
-    total_steps = expected_steps(used, spec.mode)
+    total_steps = expected_steps(used)
     log.info("job %s/%s: %s", doc.videojob.namespace, doc.videojob.name, used.model_dump_json())
     # Synchronous, so an unreachable S3 fails the try now (transient) instead of after the generation.
     progress.report_now("starting", 0, total_steps)

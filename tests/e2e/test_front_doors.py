@@ -122,6 +122,8 @@ def test_reference_examples_ran_with_what_they_asked_for_on_the_default_models(
     assert (t2v["used"]["width"], t2v["used"]["height"], t2v["used"]["num_inference_steps"]) == (512, 512, 50)
     assert (i2v["used"]["num_frames"], i2v["used"]["fps"]) == (65, 24)
     assert v2v["used"]["strength"] == 0.8
+    # Text- and image-to-video have no strength to report, whatever the spec's default says.
+    assert t2v["used"].get("strength") is None and i2v["used"].get("strength") is None
     # Nothing but a prompt: the reference's defaults (64 frames, 24 fps, 512x512, 50 steps).
     assert (bare["used"]["num_frames"], bare["used"]["fps"], bare["used"]["width"]) == (65, 24, 512)
     assert bare["used"]["num_inference_steps"] == 50

@@ -90,7 +90,7 @@ def main() -> None:
         seed=job.spec.seed if job.spec.seed >= 0 else 42,
         num_inference_steps=steps,
         guidance_scale=job.spec.guidance_scale,
-        strength=job.spec.strength,
+        strength=job.spec.strength if job.spec.mode == "video-to-video" else None,
     )
 
     def upload() -> None:

@@ -231,10 +231,22 @@ def test_ltx_runs_at_least_two_steps_and_video_to_video_at_least_one(tmp_path):
     )
     used = resolve_used(spec, ltx, "LTXConditionPipeline", None, 0)
     assert used.num_inference_steps == 2
-    assert int(used.num_inference_steps * used.strength) == 1
+    assert used.strength is not None and int(used.num_inference_steps * used.strength) == 1
     wan = read_model_info(_model_folder(tmp_path, "WanPipeline"))
     spec3 = spec.model_copy(update={"num_inference_steps": 3})
-    assert int(3 * resolve_used(spec3, wan, "WanVideoToVideoPipeline", None, 0).strength) == 1
+    strength3 = resolve_used(spec3, wan, "WanVideoToVideoPipeline", None, 0).strength
+    assert strength3 is not None and int(3 * strength3) == 1
+
+
+def test_only_video_to_video_reports_a_strength(tmp_path):
+    from videogen_common.runner_contract import VideoJobSpec
+    from videogen_runner.params import resolve_used
+
+    wan = read_model_info(_model_folder(tmp_path, "WanPipeline"))
+    for mode, strength in (("text-to-video", None), ("video-to-video", 0.8)):
+        spec = VideoJobSpec.model_validate({"mode": mode, "model": "m", "input": {"uri": "s3://b/k.mp4"}})
+        assert spec.strength == 0.8  # the reference API's default, present in every spec
+        assert resolve_used(spec, wan, "WanPipeline", None, 0).strength == strength
 
 
 def test_mp4_preset_setting_accepts_x264_presets_only(monkeypatch):
