@@ -1,0 +1,113 @@
+"""Placement decisions made before any weight loads: offload from the weights' size, attention backend, compile.
+
+Pure functions over a model folder's safetensors headers and the runtime options; the GPU's size is an argument,
+so the choices a GPU node makes are checked here without one.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from pathlib import Path
+
+import pytest
+import torch
+
+from videogen_common.runner_contract import RuntimeOptions
+from videogen_runner.acceleration import (
+    GIB,
+    check_attention_backend,
+    choose_attention_backend,
+    choose_offload,
+    count_parameters,
+    plan_placement,
+)
+from videogen_runner.errors import InvalidInputError
+from videogen_runner.families import WAN, ModelInfo
+
+pytestmark = pytest.mark.runner
+
+
+def write_header_only_safetensors(path: Path, shapes: dict[str, list[int]]) -> None:
+    """A safetensors file whose header declares these tensors (the data is not there: only headers are read)."""
+    header: dict[str, object] = {"__metadata__": {"format": "pt"}}
+    offset = 0
+    for name, shape in shapes.items():
+        size = 2
+        for dim in shape:
+            size *= dim
+        header[name] = {"dtype": "BF16", "shape": shape, "data_offsets": [offset, offset + size]}
+        offset += size
+    raw = json.dumps(header).encode()
+    path.write_bytes(struct.pack("<Q", len(raw)) + raw)
+
+
+def wan_like(tmp_path: Path, transformer: int, text_encoder: int, vae: int) -> ModelInfo:
+    """A model folder with these parameter counts per component (each as one [n] tensor)."""
+    for component, count in (("transformer", transformer), ("text_encoder", text_encoder), ("vae", vae)):
+        (tmp_path / component).mkdir()
+        write_header_only_safetensors(tmp_path / component / "model.safetensors", {"weight": [count]})
+    return ModelInfo(
+        path=tmp_path,
+        class_name="WanPipeline",
+        family=WAN,
+        components=("transformer", "text_encoder", "vae", "tokenizer", "scheduler"),
+    )
+
+
+def test_parameters_are_counted_from_the_headers_of_every_shard(tmp_path: Path) -> None:
+    write_header_only_safetensors(tmp_path / "a.safetensors", {"w": [1000, 30], "b": [30]})
+    write_header_only_safetensors(tmp_path / "b.safetensors", {"w2": [7, 7, 2]})
+    assert count_parameters(tmp_path) == 30_000 + 30 + 98
+
+
+# A 1.3B transformer with a 5.7B text encoder (Wan2.1-T2V-1.3B's shape, in bf16: about 14 GB in all).
+@pytest.mark.parametrize(
+    ("gpu_gib", "expected"),
+    [
+        (80, "none"),  # everything fits with room for activations: no offload at all
+        (16, "model"),  # the transformer and VAE fit with headroom, but not everything: each on the GPU in turn
+        (4, "group"),  # not even the denoising set fits: blocks are streamed from host memory
+    ],
+)
+def test_offload_is_chosen_from_the_weights_and_the_gpu_size(tmp_path: Path, gpu_gib: int, expected: str) -> None:
+    info = wan_like(tmp_path, transformer=1_300_000_000, text_encoder=5_700_000_000, vae=127_000_000)
+    assert choose_offload(info, gpu_gib * GIB, 2, 832 * 480, 81) == expected
+
+
+def test_larger_frames_need_more_room_before_offload_is_skipped(tmp_path: Path) -> None:
+    info = wan_like(tmp_path, transformer=1_300_000_000, text_encoder=5_700_000_000, vae=127_000_000)
+    small, large = (832 * 480, 81), (1280 * 720, 161)
+    assert choose_offload(info, 24 * GIB, 2, *small) == "none"
+    assert choose_offload(info, 24 * GIB, 2, *large) == "model"
+
+
+def test_automatic_attention_on_the_cpu_is_pytorch_sdpa() -> None:
+    assert choose_attention_backend("auto", "cpu") == "native"
+
+
+@pytest.mark.parametrize(
+    ("backend", "message"),
+    [
+        ("flash_attention", "is not a diffusers attention backend"),
+        ("_flash_3_hub", "runs offline"),
+        ("flash", "cannot run in this image"),  # flash-attn is not installed in this environment
+    ],
+)
+def test_attention_backends_the_image_cannot_run_are_refused_naming_the_setting(backend: str, message: str) -> None:
+    with pytest.raises(InvalidInputError, match=message) as caught:
+        choose_attention_backend(backend, "cuda")
+    assert "runner_runtime" in str(caught.value)
+
+
+def test_an_installed_backend_is_accepted_as_asked() -> None:
+    check_attention_backend("_native_cudnn")
+    assert choose_attention_backend("native", "cuda") == "native"
+
+
+def test_cpu_placement_is_float32_without_offload_and_compiles_only_when_asked(tmp_path: Path) -> None:
+    info = wan_like(tmp_path, transformer=1000, text_encoder=1000, vae=100)
+    plain = plan_placement(RuntimeOptions(device="cpu"), info, 64, 64, 9)
+    assert (plain.device, plain.dtype, plain.offload, plain.compile) == ("cpu", torch.float32, "none", False)
+    compiled = plan_placement(RuntimeOptions(device="cpu", compile=True, compile_cache_dir="/c"), info, 64, 64, 9)
+    assert (compiled.compile, compiled.compile_cache_dir) == (True, "/c")
