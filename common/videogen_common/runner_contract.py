@@ -326,7 +326,8 @@ class ResultMetadata(_CamelModel):
     video_uri: str
     poster_uri: str
     input_uri: str | None = None
-    #: Seconds per phase: download-input, load, encode-prompt, denoise, decode, encode-video, upload, total.
+    #: Seconds per phase: download-input, import (torch, diffusers, the pipeline's modules), load (weights),
+    #: encode-prompt, denoise, decode, encode-video, upload, total.
     timings: dict[str, float]
     #: Median seconds per denoising step (with classifier-free guidance when on).
     step_seconds_median: float | None = None

@@ -111,6 +111,8 @@ class BenchFigures:
     height: int
     frames: int
     steps: int
+    #: Importing the pipeline's modules (diffusers and transformers), apart from reading the weights.
+    import_s: float
     load_s: float
     encode_prompt_s: float
     #: The first step alone: with --compile it carries the compilation (or the compile cache's load).
@@ -260,7 +262,7 @@ def run_bench(args: argparse.Namespace) -> BenchFigures:
     import torch
 
     from videogen_runner.acceleration import apply_placement, plan_placement, prepare_process
-    from videogen_runner.generate import Generation, generate, load_pipeline
+    from videogen_runner.generate import Generation, generate, import_pipeline_class, load_pipeline
     from videogen_runner.media import write_mp4
 
     started = time.perf_counter()
@@ -291,6 +293,9 @@ def run_bench(args: argparse.Namespace) -> BenchFigures:
     placement = plan_placement(options, info, args.width, args.height, args.frames)
     prepare_process(placement)
 
+    t = time.perf_counter()
+    import_pipeline_class(pipeline_class)
+    import_s = time.perf_counter() - t
     t = time.perf_counter()
     if random_preset:
         pipe = build_random_pipeline(args.model, placement.device, placement.dtype)
@@ -357,6 +362,7 @@ def run_bench(args: argparse.Namespace) -> BenchFigures:
         height=args.height,
         frames=args.frames,
         steps=args.steps,
+        import_s=import_s,
         load_s=load_s,
         encode_prompt_s=result.timings["encode-prompt"],
         first_step_s=result.step_seconds[0] if result.step_seconds else float("nan"),

@@ -50,11 +50,17 @@ class GenerationResult:
     peak_memory_bytes: int | None = None
 
 
-def load_pipeline(model_path: Path, pipeline_class: str, placement: Placement) -> Any:
-    """Load ``pipeline_class`` from a local diffusers folder, never touching the network."""
+def import_pipeline_class(pipeline_class: str) -> Any:
+    """The diffusers class: first access imports its module and the transformers models it uses (seconds of CPU,
+    timed apart from reading the weights)."""
     import diffusers
 
-    cls = getattr(diffusers, pipeline_class)
+    return getattr(diffusers, pipeline_class)
+
+
+def load_pipeline(model_path: Path, pipeline_class: str, placement: Placement) -> Any:
+    """Load ``pipeline_class`` from a local diffusers folder, never touching the network."""
+    cls = import_pipeline_class(pipeline_class)
     pipe = cls.from_pretrained(str(model_path), dtype=placement.dtype_map(), local_files_only=True)
     pipe.set_progress_bar_config(disable=True)
     if pipeline_class == "LTXConditionPipeline" and pipe.scheduler.config.get("use_dynamic_shifting"):

@@ -88,8 +88,12 @@ def execute(
 
         # 3. Weights, placement, generation. Imported here: torch and diffusers take seconds to import, and a
         # job that fails the checks above should not pay for them.
+        t = time.perf_counter()
         from videogen_runner.acceleration import plan_placement, prepare_process
-        from videogen_runner.generate import Generation, generate, load_pipeline
+        from videogen_runner.generate import Generation, generate, import_pipeline_class, load_pipeline
+
+        import_pipeline_class(pipeline_class)
+        state.timings["import"] = time.perf_counter() - t
 
         # Planned before "loading": a runtime option this image cannot honour is found here, not after the load.
         placement = plan_placement(doc.runtime, info, used.width, used.height, used.num_frames)
