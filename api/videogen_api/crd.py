@@ -64,6 +64,12 @@ def videojob_field(name: str) -> FieldRule:
     return _rule(_spec_properties("videojob.yaml")[name])
 
 
+def videojob_spec_defaults() -> dict[str, Any]:
+    """Every ``VideoJob.spec`` field the CRD defaults, with its default: what the apiserver fills in."""
+    properties = _spec_properties("videojob.yaml")
+    return {name: schema["default"] for name, schema in properties.items() if "default" in schema}
+
+
 def videomodel_field(name: str) -> FieldRule:
     """The CRD's rule for ``VideoModel.spec.<name>``."""
     return _rule(_spec_properties("videomodel.yaml")[name])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from videogen_api.crd import videojob_spec_defaults
 from videogen_operator.model_resolution import ResolvedModel
 
 UID = "0b6f5a52-6a4c-4b7e-9d3e-2f1d6f8e9a10"
@@ -13,23 +14,10 @@ MODEL = ResolvedModel(repo_id="Wan-AI/Wan2.1-T2V-1.3B-Diffusers", path="/models/
 def videojob(name: str = "cat", uid: str = UID, status: dict[str, Any] | None = None, **spec: Any) -> dict[str, Any]:
     """A VideoJob with the CRD's defaults filled in, as the apiserver stores it."""
     defaults: dict[str, Any] = {
+        **videojob_spec_defaults(),
         "mode": "text-to-video",
         "model": "wan-t2v",
         "prompt": "a cat",
-        "negativePrompt": "",
-        "numFrames": 64,
-        "fps": 24,
-        "width": 512,
-        "height": 512,
-        "seed": -1,
-        "guidanceScale": 7.5,
-        "numInferenceSteps": 50,
-        "strength": 0.8,
-        "gpus": 1,
-        "activeDeadlineSeconds": 3600,
-        "maxRetries": 2,
-        "priority": 0,
-        "cancel": False,
     }
     return {
         "apiVersion": "videogen.dev/v1alpha1",
