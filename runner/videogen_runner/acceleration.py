@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import struct
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -155,6 +156,15 @@ def plan_placement(options: RuntimeOptions, info: ModelInfo, width: int, height:
     )
 
 
+def _writable(folder: Path) -> bool:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            return True
+    except OSError:
+        return False
+
+
 def prepare_process(placement: Placement) -> None:
     """Process-wide switches, before any model is built."""
     if placement.device == "cuda":
@@ -163,10 +173,19 @@ def prepare_process(placement: Placement) -> None:
         torch.backends.cudnn.allow_tf32 = True
         torch.backends.cudnn.benchmark = True
     if placement.compile and placement.compile_cache_dir:
+        cache = Path(placement.compile_cache_dir)
+        if not _writable(cache):
+            # A cache is an optimization: without it the job still compiles (in /tmp) and runs.
+            log.warning(
+                "compile cache %s is not writable by uid %d: compiling without a persistent cache (make the folder "
+                "writable for the runner's user)",
+                cache,
+                os.getuid(),
+            )
+            return
         # On the model cache volume, so each node compiles a model once, not each job. Assigned, not defaulted:
         # importing torch already sets TORCHINDUCTOR_CACHE_DIR to its /tmp default, and inductor and Triton read
         # these variables again when they first write.
-        cache = Path(placement.compile_cache_dir)
         os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(cache / "inductor")
         os.environ["TRITON_CACHE_DIR"] = str(cache / "triton")
         os.environ.setdefault("TORCHINDUCTOR_FX_GRAPH_CACHE", "1")

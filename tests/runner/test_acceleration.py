@@ -7,6 +7,7 @@ so the choices a GPU node makes are checked here without one.
 from __future__ import annotations
 
 import json
+import os
 import struct
 from pathlib import Path
 
@@ -16,11 +17,13 @@ import torch
 from videogen_common.runner_contract import RuntimeOptions
 from videogen_runner.acceleration import (
     GIB,
+    Placement,
     check_attention_backend,
     choose_attention_backend,
     choose_offload,
     count_parameters,
     plan_placement,
+    prepare_process,
 )
 from videogen_runner.errors import InvalidInputError
 from videogen_runner.families import WAN, ModelInfo
@@ -111,3 +114,35 @@ def test_cpu_placement_is_float32_without_offload_and_compiles_only_when_asked(t
     assert (plain.device, plain.dtype, plain.offload, plain.compile) == ("cpu", torch.float32, "none", False)
     compiled = plan_placement(RuntimeOptions(device="cpu", compile=True, compile_cache_dir="/c"), info, 64, 64, 9)
     assert (compiled.compile, compiled.compile_cache_dir) == (True, "/c")
+
+
+def compiled_placement(cache: Path) -> Placement:
+    return Placement(
+        device="cpu",
+        dtype=torch.float32,
+        float32_components=(),
+        offload="none",
+        attention_backend="native",
+        compile=True,
+        compile_cache_dir=str(cache),
+        vae_tiling=False,
+    )
+
+
+def test_the_compile_cache_folder_replaces_torchs_default(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", "/tmp/torchinductor_default")
+    monkeypatch.delenv("TRITON_CACHE_DIR", raising=False)
+    prepare_process(compiled_placement(tmp_path / "cache"))
+    assert os.environ["TORCHINDUCTOR_CACHE_DIR"] == str(tmp_path / "cache" / "inductor")
+    assert os.environ["TRITON_CACHE_DIR"] == str(tmp_path / "cache" / "triton")
+
+
+def test_an_unwritable_compile_cache_leaves_torchs_default_and_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", "/tmp/torchinductor_default")
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")  # a folder cannot be made under a file, whoever runs this (root included)
+    prepare_process(compiled_placement(blocker / "cache"))
+    assert os.environ["TORCHINDUCTOR_CACHE_DIR"] == "/tmp/torchinductor_default"
+    assert "not writable" in caplog.text
