@@ -229,24 +229,21 @@ def summarize(
         return pending("Suspended", "the Job is suspended (waiting for Kueue to admit it)", **common)
 
     live = [p for p in ordered if not p["metadata"].get("deletionTimestamp")]
-    running = [p for p in live if p.get("status", {}).get("phase") == "Running"]
-    if running:
-        fields = {**common, "state": PROCESSING, "reason": "Running", "message": "the runner is generating"}
-        fields["podName"] = running[-1]["metadata"]["name"]
+    # A running pod, else one that succeeded: the runner is done and the Job controller marks the Job Complete a
+    # moment later, so that is still processing (never back to pending, which would read as a retry).
+    for phase, reason, message in (
+        ("Running", "Running", "the runner is generating"),
+        ("Succeeded", "Finishing", "the runner finished"),
+    ):
+        in_phase = [p for p in live if p.get("status", {}).get("phase") == phase]
+        if not in_phase:
+            continue
+        fields = {**common, "state": PROCESSING, "reason": reason, "message": message}
+        fields["podName"] = in_phase[-1]["metadata"]["name"]
         if progress_fields := _progress(progress, uid):
             fields["progress"] = progress_fields
-            if progress is not None and progress.message:
+            if phase == "Running" and progress is not None and progress.message:
                 fields["message"] = progress.message
-        return fields
-
-    finished = [p for p in live if p.get("status", {}).get("phase") == "Succeeded"]
-    if finished:
-        # The runner is done and the Job controller marks the Job Complete a moment later: still processing (never
-        # back to pending, which would read as a retry).
-        fields = {**common, "state": PROCESSING, "reason": "Finishing", "message": "the runner finished"}
-        fields["podName"] = finished[-1]["metadata"]["name"]
-        if progress_fields := _progress(progress, uid):
-            fields["progress"] = progress_fields
         return fields
 
     waiting = [p for p in live if p.get("status", {}).get("phase") == "Pending"]
