@@ -4,7 +4,7 @@
 # 15 device minutes measuring, not setting up:
 #   here:   bash bench/device/fetch-wheels.sh
 #   device: run(command="bash bench/device/runner-gpu.sh", carry=[".whl"], timeout_s=570)
-# Results: $OUT/bench.jsonl (one `videogen-runner bench --json` line per configuration, or {"failed": ...}),
+# Results: $OUT/bench.jsonl (one `bench/runner_bench.py --json` line per configuration, or {"failed": ...}),
 # $OUT/bench.log (stderr), $OUT/gpu.txt. Each configuration is its own process (clean GPU memory) with a time cap,
 # so one failure or hang costs only its own slot. QUICK=1 QUICK_MODEL=<smoke folder> PYTHON=.venv/bin/python runs a
 # tiny CPU smoke of the same path here (for checking the script; no wheels installed).
@@ -16,7 +16,8 @@ if [ -d .whl ] && [ "${QUICK:-0}" != 1 ]; then
     || { echo "wheel install failed" >&2; exit 1; }
   export PYTHONPATH=/tmp/site
 fi
-export PYTHONPATH=$PWD/runner:$PWD/common${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1
+# The bench script imports the runner's code (runner/, common/) and the smoke tokenizer (dev/) from this copy.
+export PYTHONPATH=$PWD/runner:$PWD/common:$PWD/dev${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1
 py=${PYTHON:-python3}
 { nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>&1
   "$py" -c 'import torch, diffusers, transformers; print("torch", torch.__version__, "diffusers", diffusers.__version__, "transformers", transformers.__version__)'
@@ -25,7 +26,7 @@ py=${PYTHON:-python3}
 bench() {  # seconds, then the bench arguments
   local cap=$1; shift
   echo "== $*" >> "$out/bench.log"
-  if ! timeout "$cap" "$py" -m videogen_runner.cli bench --json "$@" >> "$out/bench.jsonl" 2>> "$out/bench.log"; then
+  if ! timeout "$cap" "$py" bench/runner_bench.py --json "$@" >> "$out/bench.jsonl" 2>> "$out/bench.log"; then
     printf '{"failed": "%s", "cap_s": %s}\n' "$*" "$cap" >> "$out/bench.jsonl"
   fi
 }

@@ -1,9 +1,11 @@
 """`videogen-dev`: start, stop and inspect the local environment (used by the Makefile)."""
 
 import argparse
+import os
 import shutil
 import sys
 import time
+from pathlib import Path
 
 from videogen_dev import cluster, controlplane, processes, s3, settings_reference, system
 from videogen_dev.settings import dev_settings
@@ -22,6 +24,10 @@ def main() -> None:
     logs.add_argument("--lines", type=int, default=20)
     reference = sub.add_parser("settings-reference", help="print the settings tables (README's, from the classes)")
     reference.add_argument("--write", action="store_true", help="rewrite README.md's settings section")
+    smoke = sub.add_parser("make-smoke-model", help="write tiny random-weight pipelines (no download; needs torch)")
+    smoke.add_argument("out_dir", type=Path, help="folder to write <name>/model_index.json etc. into")
+    smoke.add_argument("--only", action="append", help="only this model (repeatable; default all)")
+    smoke.add_argument("--seed", type=int, default=0, help="weight seed (same seed, same weights)")
     args = parser.parse_args()
     settings = dev_settings()
 
@@ -64,6 +70,25 @@ def main() -> None:
     elif args.command == "logs":
         for name in cluster.status(settings):
             print(f"==> {name} <==\n{processes.log_tail(settings, name, args.lines)}\n")
+    elif args.command == "make-smoke-model":
+        # Everything is built in code: nothing may wait for (or reach) the Hub, and the libraries' progress bars and
+        # notices would bury the written paths.
+        for name, value in {
+            "HF_HUB_OFFLINE": "1",
+            "TRANSFORMERS_OFFLINE": "1",
+            "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+            "DIFFUSERS_VERBOSITY": "error",
+            "TRANSFORMERS_VERBOSITY": "error",
+        }.items():
+            os.environ.setdefault(name, value)
+        # Imported here: only this command needs torch.
+        from videogen_dev.smoke_weights import make_smoke_models
+
+        try:
+            for path in make_smoke_models(args.out_dir, args.only, seed=args.seed):
+                print(path)
+        except ValueError as err:
+            sys.exit(f"videogen-dev make-smoke-model: {err}")
 
 
 if __name__ == "__main__":

@@ -1,8 +1,8 @@
 """Tiny random-weight models in a model cache folder, laid out as huggingface_hub's cache, so the operator's
 download pods find them offline (HF_HUB_OFFLINE=1) exactly as they would find a downloaded model.
 
-The weights come from `videogen-runner make-smoke-model`; their repo ids (videogen-smoke/...) are not on the Hub.
-`examples/videomodel-smoke.yaml` declares the matching VideoModels.
+The weights come from `videogen-dev make-smoke-model` (`videogen_dev.smoke_weights`); their repo ids
+(videogen-smoke/...) are not on the Hub. `examples/videomodel-smoke.yaml` declares the matching VideoModels.
 """
 
 import shutil
@@ -35,8 +35,9 @@ def fill_model_cache(settings: DevSettings, cache: Path, models: tuple[str, ...]
     cache.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=cache, prefix=".smoke-") as scratch:
         only = [arg for m in missing for arg in ("--only", m)]
+        # A process of its own: torch stays out of the process that runs the local environment.
         subprocess.run(
-            [str(settings.venv_bin / "videogen-runner"), "make-smoke-model", scratch, *only],
+            [str(settings.venv_bin / "videogen-dev"), "make-smoke-model", scratch, *only],
             check=True,
             capture_output=True,
             timeout=300,

@@ -1,4 +1,4 @@
-"""``videogen-runner``: ``run`` one VideoJob, ``make-smoke-model`` tiny test models, ``bench`` a pipeline."""
+"""``videogen-runner``: ``run`` one VideoJob, the one command of the runner image."""
 
 from __future__ import annotations
 
@@ -121,15 +121,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     return result.exit_code
 
 
-def cmd_make_smoke_model(args: argparse.Namespace) -> int:
-    _offline_environment()
-    from videogen_runner.smoke_model import make_smoke_models
-
-    for path in make_smoke_models(Path(args.out_dir), args.only or None, seed=args.seed):
-        print(path)
-    return 0
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="videogen-runner", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -138,16 +129,6 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run one VideoJob (the document from --input or $" + INPUT_ENV + ")")
     run.add_argument("--input", help="path of the RunnerInput JSON (default: the $" + INPUT_ENV + " variable)")
     run.set_defaults(func=cmd_run)
-
-    smoke = sub.add_parser("make-smoke-model", help="write tiny random-weight pipelines (no download)")
-    smoke.add_argument("out_dir", help="folder to write <name>/model_index.json etc. into")
-    smoke.add_argument("--only", action="append", help="only this model (repeatable)")
-    smoke.add_argument("--seed", type=int, default=0, help="weight seed (same seed, same weights)")
-    smoke.set_defaults(func=cmd_make_smoke_model)
-
-    from videogen_runner.bench import add_bench_parser
-
-    add_bench_parser(sub)
     return parser
 
 

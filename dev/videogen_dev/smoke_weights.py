@@ -3,7 +3,8 @@
 Each smoke model keeps its family's real compression (Wan: 8x spatial and 4x temporal VAE, 2x2 patches; LTX: 32x
 spatial and 8x temporal VAE, 1x1 patches), so the runner's frame/size rules, the pipelines' own checks and the
 latent shapes are those of the real models; only widths and depths shrink. Tests, ``make up`` and examples load
-them through the same code as real models.
+them through the same code as real models. A development tool (``videogen-dev make-smoke-model``), not part of
+the runner image; it needs the runner extra (torch, diffusers, transformers).
 """
 
 from __future__ import annotations

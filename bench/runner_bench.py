@@ -1,9 +1,15 @@
-"""``videogen-runner bench``: time one generation phase by phase and compare the steps to the FLOP floor.
+"""Benchmark: time one generation of the runner's own code phase by phase and compare the steps to the FLOP floor.
 
 The model is a diffusers folder, or a preset name: the preset's folder under ``--cache-dir`` when its weights are
 there, else the same architecture with random weights built from its config (the speed is the same). The floor
 is ``steps x forwards per step x transformer FLOPs per forward / measured matmul rate`` (bf16 on a GPU, float32 on
-a CPU), with the FLOPs counted from the transformer's config (matmuls and attention).
+a CPU), with the FLOPs counted from the transformer's config (matmuls and attention). Placement, loading,
+generation and MP4 encoding are the runner's (``videogen_runner.*``); figures, not a test:
+
+    .venv/bin/python bench/runner_bench.py wan2.1-t2v-1.3b --steps 8 --json
+    .venv/bin/python bench/runner_bench.py <smoke model folder> --device cpu --width 64 --height 64 --frames 9
+
+``bench/device/runner-gpu.sh`` runs the reference shapes on one GPU from a copy of the repository.
 """
 
 from __future__ import annotations
@@ -11,7 +17,10 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import logging
+import os
 import statistics
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -203,7 +212,8 @@ def build_random_pipeline(preset: str, device: str, dtype: Any) -> Any:
     diffusers: Any = importlib.import_module("diffusers")
     transformers: Any = importlib.import_module("transformers")
 
-    from videogen_runner.smoke_model import build_tokenizer
+    # The tiny smoke tokenizer: prompt encoding by the XXL encoder costs the same whatever the tokens say.
+    from videogen_dev.smoke_weights import build_tokenizer
 
     spec = PRESETS[preset]
     wan = spec["class_name"].startswith("Wan")
@@ -387,18 +397,11 @@ def _device_name(device: str) -> str:
     return torch.cuda.get_device_name(0) if device == "cuda" else "cpu"
 
 
-def cmd_bench(args: argparse.Namespace) -> int:
-    figures = run_bench(args)
-    if args.json:
-        print(json.dumps(asdict(figures)))
-    else:
-        for key, value in asdict(figures).items():
-            print(f"{key:>28}: {value:.4g}" if isinstance(value, float) else f"{key:>28}: {value}")
-    return 0
-
-
-def add_bench_parser(sub: Any) -> None:
-    bench = sub.add_parser("bench", help="time load/encode/steps/decode/MP4/upload against the FLOP floor")
+def build_parser() -> argparse.ArgumentParser:
+    bench = argparse.ArgumentParser(
+        prog="runner_bench.py",
+        description="time load/encode/steps/decode/MP4/upload of one generation against the FLOP floor",
+    )
     bench.add_argument("model", help=f"a diffusers folder or a preset: {', '.join(PRESETS)}")
     bench.add_argument("--cache-dir", default="/models", help="where presets' weights would be (default /models)")
     bench.add_argument("--mode", default="text-to-video", choices=["text-to-video", "image-to-video", "video-to-video"])
@@ -417,4 +420,29 @@ def add_bench_parser(sub: Any) -> None:
     )
     bench.add_argument("--upload-bucket", help="also time the upload to this bucket (S3 from VIDEOGEN_S3_*)")
     bench.add_argument("--json", action="store_true", help="one JSON line instead of a table")
-    bench.set_defaults(func=cmd_bench)
+    bench.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    return bench
+
+
+def main(argv: list[str] | None = None) -> int:
+    # As in the runner's pods: progress bars and library chatter stay out of the runner's log lines (stderr).
+    os.environ.setdefault("DIFFUSERS_VERBOSITY", "error")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    figures = run_bench(args)
+    if args.json:
+        print(json.dumps(asdict(figures)))
+    else:
+        for key, value in asdict(figures).items():
+            print(f"{key:>28}: {value:.4g}" if isinstance(value, float) else f"{key:>28}: {value}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
