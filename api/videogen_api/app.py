@@ -14,7 +14,7 @@ from videogen_api.cache import VideoJobCache
 from videogen_api.config import ApiSettings
 from videogen_api.deps import Services
 from videogen_api.errors import install_error_handlers
-from videogen_api.gate import BodyRule, RequestGate
+from videogen_api.gate import RequestGate, gated_routes
 from videogen_api.kube import Kube, make_api_client
 from videogen_api.metrics import Metrics, MetricsMiddleware
 from videogen_api.routes import generate, health, jobs, models, outputs
@@ -22,31 +22,12 @@ from videogen_api.storage import Storage
 from videogen_api.version import VERSION
 from videogen_common.s3 import S3Settings, make_client
 
-# Room for the form fields beside the file (two prompts of at most 4000 characters and a few numbers).
-_FORM_FIELDS_BYTES = 64 * 1024
-_JSON_BODY_BYTES = 64 * 1024
-
 DESCRIPTION = """\
 Video generation on Kubernetes, compatible with the reference video server API.
 
 Each generation request becomes a `VideoJob` resource (the only record of the job); `GET /api/v1/job/{id}` reads
 it back. Errors are always `{"error": "<what to fix>"}`.
 """
-
-
-def _body_rules(settings: ApiSettings) -> dict[tuple[str, str], BodyRule]:
-    def upload(what: str, limit: int) -> BodyRule:
-        return BodyRule("multipart/form-data", limit + _FORM_FIELDS_BYTES, f"{what} must be at most {limit} bytes")
-
-    json_rule = BodyRule(
-        "application/json", _JSON_BODY_BYTES, f"the JSON body must be at most {_JSON_BODY_BYTES} bytes"
-    )
-    return {
-        ("POST", "/api/v1/generate/text-to-video"): json_rule,
-        ("POST", "/api/v1/generate/image-to-video"): upload("image", settings.max_image_bytes),
-        ("POST", "/api/v1/generate/video-to-video"): upload("video", settings.max_video_bytes),
-        ("POST", "/api/v1/models/download"): json_rule,
-    }
 
 
 def create_app(
@@ -89,7 +70,8 @@ def create_app(
     install_error_handlers(app)
     for module in (health, generate, jobs, models, outputs):
         app.include_router(module.router)
-    app.add_middleware(RequestGate, rules=_body_rules(settings))
+    # After the routers, whose routes declare the rules: a route that takes a body and declares none stops here.
+    app.add_middleware(RequestGate, routes=gated_routes(app.routes, settings))
     # Added last, so it is outermost and also sees the gate's 413/415 answers.
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     _drop_422_from_openapi(app)

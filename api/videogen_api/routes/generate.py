@@ -10,6 +10,7 @@ from fastapi import APIRouter, File, Form, Response, UploadFile
 from videogen_api.admission import Admitted, Submission, Upload
 from videogen_api.deps import AdmissionDep, ApiKeyRequired, IdempotencyKeyHeader, ServicesDep
 from videogen_api.errors import ApiError
+from videogen_api.gate import accepts_body, image_upload, json_body, video_upload
 from videogen_api.media import MediaError, MediaKind, MediaType, VideoFacts, check_image, inspect_video, sniff
 from videogen_api.routes import error_responses
 from videogen_api.schemas import GenerateResponse, ImageToVideoForm, TextToVideoRequest, VideoToVideoForm
@@ -35,6 +36,7 @@ def _respond(admitted: Admitted, response: Response) -> GenerateResponse:
 
 
 @router.post("/text-to-video", response_model=GenerateResponse, responses=_RESPONSES)
+@accepts_body(json_body)
 def text_to_video(
     request: TextToVideoRequest,
     admission: AdmissionDep,
@@ -52,6 +54,7 @@ def text_to_video(
 
 
 @router.post("/image-to-video", response_model=GenerateResponse, responses=_RESPONSES)
+@accepts_body(image_upload)
 def image_to_video(
     form: Annotated[ImageToVideoForm, Form()],
     image: Annotated[UploadFile, File(description="Input image (JPEG or PNG).")],
@@ -66,6 +69,7 @@ def image_to_video(
 
 
 @router.post("/video-to-video", response_model=GenerateResponse, responses=_RESPONSES)
+@accepts_body(video_upload)
 def video_to_video(
     form: Annotated[VideoToVideoForm, Form()],
     video: Annotated[UploadFile, File(description="Input video (MP4, MOV, AVI or WebM).")],

@@ -7,6 +7,7 @@ from fastapi import APIRouter
 from videogen_api.crd import repo_id_problem
 from videogen_api.deps import ApiKeyRequired, KubeDep, SettingsDep
 from videogen_api.errors import bad_request
+from videogen_api.gate import accepts_body, json_body
 from videogen_api.routes import error_responses
 from videogen_api.schemas import (
     ModelDownloadRequest,
@@ -34,6 +35,7 @@ def list_models(kube: KubeDep, settings: SettingsDep) -> ModelsResponse:
 
 
 @router.post("/models/download", response_model=ModelDownloadResponse, responses=error_responses(400, 401, 415, 500))
+@accepts_body(json_body)
 def download_model(request: ModelDownloadRequest, kube: KubeDep, settings: SettingsDep) -> ModelDownloadResponse:
     """Create (or reuse) the VideoModel for a Hugging Face repo id; the operator downloads it into the cache."""
     if (problem := repo_id_problem(request.model_id)) is not None:
