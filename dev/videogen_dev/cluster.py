@@ -56,7 +56,7 @@ def start_node_agent(settings: DevSettings) -> None:
     processes.start(
         settings,
         NODE_AGENT,
-        [str(settings.venv_bin / "python"), "-m", "videogen_dev.node_agent"],
+        [str(settings.venv_bin / "python"), "-m", "videogen_dev.node.agent"],
         env={
             "VIDEOGEN_NODE_NAME": settings.node_name,
             "VIDEOGEN_NODE_KUBECONFIG": str(kubeconfig),

@@ -3,7 +3,7 @@
 import pytest
 
 from videogen_dev import images
-from videogen_dev.node_agent import _expand
+from videogen_dev.node.env import expand
 
 
 @pytest.mark.parametrize(
@@ -45,4 +45,4 @@ def test_unknown_image_names_the_table() -> None:
     ],
 )
 def test_env_expansion_follows_kubernetes_rules(value: str, expected: str) -> None:
-    assert _expand(value, {"A": "1", "B": "2"}) == expected
+    assert expand(value, {"A": "1", "B": "2"}) == expected
