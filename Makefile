@@ -10,7 +10,7 @@ UV := $(BIN)/uv
 EXTRAS := api,operator,runner,dev
 STAMP := $(VENV)/.installed
 
-.PHONY: help venv controlplane up down status logs reset test lint fmt images
+.PHONY: help venv controlplane up down status logs reset test lint fmt crds images
 
 VERSION ?= $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
 
@@ -19,6 +19,7 @@ help:
 	@echo "make down      stop all of it"
 	@echo "make test      lint and run every test (starts what it needs)"
 	@echo "make status | logs | reset"
+	@echo "make crds      regenerate crds/ and the chart's CRDs from common/videogen_common/resources/"
 	@echo "make images    build the api, operator and runner images (needs a Docker engine)"
 
 $(STAMP): pyproject.toml
@@ -49,6 +50,9 @@ lint: venv
 fmt: venv
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+
+crds: venv
+	@$(BIN)/videogen-dev crds --write
 
 test: venv controlplane lint
 	@dev/run-tests.sh $(PYTEST_ARGS)

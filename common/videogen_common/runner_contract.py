@@ -44,25 +44,25 @@ What the runner gives back
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from enum import IntEnum
-from typing import Annotated, Any, Final, Literal
+from typing import Final, Literal
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field
-from pydantic.alias_generators import to_camel
+from pydantic import AliasChoices, Field
+
+from videogen_common.resources.schema import WireModel
+from videogen_common.resources.videojob import Mode, VideoJobSpec
+from videogen_common.resources.videojob_status import Reason, UsedParameters
+from videogen_common.termination import TERMINATION_LOG_ENV, TERMINATION_MESSAGE_LIMIT, termination_message
 
 __all__ = [
     "INPUT_ENV",
-    "MODEL_MODES",
     "S3_ENV",
     "TERMINATION_LOG_ENV",
     "TERMINATION_MESSAGE_LIMIT",
     "ExitCode",
-    "InputRef",
     "ModelRef",
     "OutputLocation",
-    "OutputSpec",
     "ProgressLocation",
     "ProgressPhase",
     "ProgressReport",
@@ -70,17 +70,11 @@ __all__ = [
     "RunResult",
     "RunnerInput",
     "RuntimeOptions",
-    "UsedParameters",
     "VideoJobRef",
-    "VideoJobSpec",
 ]
 
 #: Environment variable holding the RunnerInput JSON (used when ``run`` gets no ``--input``).
 INPUT_ENV: Final = "VIDEOGEN_RUNNER_INPUT"
-#: Environment variable overriding the termination message path (tests write elsewhere).
-TERMINATION_LOG_ENV: Final = "VIDEOGEN_TERMINATION_LOG"
-#: Kubernetes keeps at most this many bytes of a termination message.
-TERMINATION_MESSAGE_LIMIT: Final = 4096
 #: Environment variables the runner reads its S3 settings from.
 S3_ENV: Final[tuple[str, ...]] = (
     "VIDEOGEN_S3_ENDPOINT_URL",
@@ -89,17 +83,6 @@ S3_ENV: Final[tuple[str, ...]] = (
     "VIDEOGEN_S3_REGION",
     "VIDEOGEN_S3_FORCE_PATH_STYLE",
 )
-
-Mode = Literal["text-to-video", "image-to-video", "video-to-video"]
-
-#: What each model_index.json ``_class_name`` can do; any other class is not a model the runner runs.
-MODEL_MODES: Final[dict[str, tuple[str, ...]]] = {
-    "WanPipeline": ("text-to-video", "video-to-video"),
-    "WanImageToVideoPipeline": ("image-to-video",),
-    "LTXPipeline": ("text-to-video", "image-to-video", "video-to-video"),
-    "LTXImageToVideoPipeline": ("text-to-video", "image-to-video", "video-to-video"),
-    "LTXConditionPipeline": ("text-to-video", "image-to-video", "video-to-video"),
-}
 
 
 class ExitCode(IntEnum):
@@ -114,8 +97,8 @@ class ExitCode(IntEnum):
     TERMINATED = 143
 
     @property
-    def reason(self) -> str:
-        """The CamelCase reason used in the result document and in VideoJob conditions."""
+    def reason(self) -> Reason:
+        """The reason used in the result document and in the VideoJob's status."""
         return _REASONS[self]
 
     @property
@@ -124,74 +107,17 @@ class ExitCode(IntEnum):
         return self in (ExitCode.TRANSIENT, ExitCode.INTERNAL, ExitCode.TERMINATED)
 
 
-_REASONS: Final[dict[ExitCode, str]] = {
-    ExitCode.SUCCEEDED: "Succeeded",
-    ExitCode.INVALID_INPUT: "InvalidInput",
-    ExitCode.OUT_OF_MEMORY: "OutOfMemory",
-    ExitCode.TRANSIENT: "Transient",
-    ExitCode.INTERNAL: "Internal",
-    ExitCode.TERMINATED: "Terminated",
+_REASONS: Final[dict[ExitCode, Reason]] = {
+    ExitCode.SUCCEEDED: Reason.SUCCEEDED,
+    ExitCode.INVALID_INPUT: Reason.INVALID_INPUT,
+    ExitCode.OUT_OF_MEMORY: Reason.OUT_OF_MEMORY,
+    ExitCode.TRANSIENT: Reason.TRANSIENT,
+    ExitCode.INTERNAL: Reason.INTERNAL,
+    ExitCode.TERMINATED: Reason.TERMINATED,
 }
 
 
-class _CamelModel(BaseModel):
-    """camelCase on the wire (as in the CRD), snake_case in Python; unknown keys ignored for forward compat."""
-
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
-
-    def to_json(self) -> str:
-        return self.model_dump_json(by_alias=True)
-
-
-class InputRef(_CamelModel):
-    """``spec.input``: the image or video a job starts from."""
-
-    uri: Annotated[str, Field(pattern=r"^s3://[^/]+/.+$")]
-    content_type: str | None = None
-
-    @property
-    def bucket(self) -> str:
-        return self.uri.removeprefix("s3://").split("/", 1)[0]
-
-    @property
-    def key(self) -> str:
-        return self.uri.removeprefix("s3://").split("/", 1)[1]
-
-
-class OutputSpec(_CamelModel):
-    """``spec.output``."""
-
-    bucket: str | None = None
-    prefix: str | None = None
-
-
-class VideoJobSpec(_CamelModel):
-    """``VideoJob.spec`` as the runner reads it.
-
-    The CRD (``crds/``) owns defaults and ranges and the apiserver applies them; the defaults here only make a hand
-    run with a short document work, and the ranges are the hard limits past which the runner cannot do anything
-    sensible. ``tests/runner`` checks the defaults against the CRD.
-    """
-
-    mode: Mode
-    model: str
-    prompt: str = ""
-    negative_prompt: str = ""
-    num_frames: Annotated[int, Field(ge=1, le=1024)] = 64
-    fps: Annotated[int, Field(ge=1, le=240)] = 24
-    width: Annotated[int, Field(ge=16, le=8192)] = 512
-    height: Annotated[int, Field(ge=16, le=8192)] = 512
-    seed: Annotated[int, Field(ge=-1, le=2**63 - 1)] = -1
-    guidance_scale: Annotated[float, Field(ge=0.0, le=100.0)] = 7.5
-    num_inference_steps: Annotated[int, Field(ge=1, le=1000)] = 50
-    strength: Annotated[float, Field(ge=0.0, le=1.0)] = 0.8
-    input: InputRef | None = None
-    gpus: int = 1
-    output: OutputSpec | None = None
-    cancel: bool = False
-
-
-class VideoJobRef(_CamelModel):
+class VideoJobRef(WireModel):
     """Which VideoJob this run is for (for logs, metadata and the progress object; the runner never calls K8s)."""
 
     name: str
@@ -199,14 +125,16 @@ class VideoJobRef(_CamelModel):
     uid: str = ""
 
 
-class ModelRef(_CamelModel):
+class ModelRef(WireModel):
     """The resolved model: a diffusers folder (with model_index.json) on the model cache volume."""
 
     path: str
+    #: The Hugging Face repo id it was downloaded from (what ``used.model`` reports, whatever spec.model said).
+    repo_id: str
     revision: str | None = None
 
 
-class OutputLocation(_CamelModel):
+class OutputLocation(WireModel):
     """Where the results go; the operator picks the keys (see :meth:`for_video`)."""
 
     bucket: str
@@ -230,7 +158,7 @@ class OutputLocation(_CamelModel):
         return f"s3://{self.bucket}/{key}"
 
 
-class ProgressLocation(_CamelModel):
+class ProgressLocation(WireModel):
     """Where the runner keeps its progress object."""
 
     bucket: str
@@ -243,7 +171,7 @@ class ProgressLocation(_CamelModel):
         return cls(bucket=bucket, key=f"{base}.progress/{videojob.namespace}/{videojob.name}-{videojob.uid}.json")
 
 
-class RuntimeOptions(_CamelModel):
+class RuntimeOptions(WireModel):
     """How to run on the node's hardware; every field has a sensible automatic default."""
 
     #: ``auto`` offloads only when the weights do not fit the GPU with room to spare.
@@ -260,7 +188,7 @@ class RuntimeOptions(_CamelModel):
     device: Literal["auto", "cuda", "cpu"] = "auto"
 
 
-class RunnerInput(_CamelModel):
+class RunnerInput(WireModel):
     """The one document the runner reads (see the module docstring for how it is passed)."""
 
     version: Literal[1] = 1
@@ -270,23 +198,6 @@ class RunnerInput(_CamelModel):
     output: OutputLocation
     progress: ProgressLocation | None = None
     runtime: RuntimeOptions = Field(default_factory=RuntimeOptions)
-
-
-class UsedParameters(_CamelModel):
-    """What was actually run (``VideoJob.status.used``): frames and size adjusted to the model, the seed drawn."""
-
-    model: str
-    revision: str | None = None
-    pipeline: str
-    num_frames: int
-    width: int
-    height: int
-    fps: int
-    seed: int
-    num_inference_steps: int
-    guidance_scale: float
-    #: Only video-to-video has a strength (how much of the schedule runs); null for the other modes.
-    strength: float | None = None
 
 
 ProgressPhase = Literal[
@@ -303,7 +214,7 @@ ProgressPhase = Literal[
 ]
 
 
-class ProgressReport(_CamelModel):
+class ProgressReport(WireModel):
     """The progress object's JSON; the operator mirrors step/totalSteps/percent into ``status.progress``."""
 
     videojob_uid: str = ""
@@ -315,7 +226,7 @@ class ProgressReport(_CamelModel):
     message: str = ""
 
 
-class ResultMetadata(_CamelModel):
+class ResultMetadata(WireModel):
     """The metadata JSON uploaded beside the MP4."""
 
     videojob: VideoJobRef
@@ -340,11 +251,11 @@ class ResultMetadata(_CamelModel):
     created_at: datetime
 
 
-class RunResult(_CamelModel):
+class RunResult(WireModel):
     """The termination message: one compact JSON document of at most 4096 bytes."""
 
     exit_code: int
-    reason: str
+    reason: Reason
     message: str = ""
     used: UsedParameters | None = None
     video_uri: str | None = None
@@ -354,27 +265,5 @@ class RunResult(_CamelModel):
     peak_gpu_memory_bytes: int | None = None
 
     def to_termination_message(self) -> str:
-        """Compact JSON within :data:`TERMINATION_MESSAGE_LIMIT`: timings go first, then the message is shortened."""
-        doc: dict[str, Any] = self.model_dump(by_alias=True, exclude_none=True, mode="json")
-        text = _compact(doc)
-        if len(text.encode()) <= TERMINATION_MESSAGE_LIMIT:
-            return text
-        doc.pop("timings", None)
-        raw = str(doc.get("message", "")).encode()
-
-        def with_message(n: int) -> str:
-            return _compact({**doc, "message": raw[:n].decode(errors="ignore") + "..."})
-
-        # Keep the longest start of the message that fits (JSON escaping makes the size non-linear, so search).
-        lo, hi = 0, len(raw)
-        while lo < hi:
-            mid = (lo + hi + 1) // 2
-            if len(with_message(mid).encode()) <= TERMINATION_MESSAGE_LIMIT:
-                lo = mid
-            else:
-                hi = mid - 1
-        return with_message(lo)
-
-
-def _compact(doc: dict[str, Any]) -> str:
-    return json.dumps(doc, separators=(",", ":"), ensure_ascii=False)
+        """Compact JSON within :data:`TERMINATION_MESSAGE_LIMIT` (timings go first, then the message is shortened)."""
+        return termination_message(self.model_dump(by_alias=True, exclude_none=True, mode="json"))

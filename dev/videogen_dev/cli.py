@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from videogen_dev import cluster, controlplane, processes, s3, settings_reference, system
+from videogen_dev import cluster, controlplane, crd_files, processes, s3, settings_reference, system
 from videogen_dev.settings import dev_settings
 from videogen_dev.waiting import WaitTimeout
 
@@ -24,6 +24,8 @@ def main() -> None:
     logs.add_argument("--lines", type=int, default=20)
     reference = sub.add_parser("settings-reference", help="print the settings tables (README's, from the classes)")
     reference.add_argument("--write", action="store_true", help="rewrite README.md's settings section")
+    crds = sub.add_parser("crds", help="check (or --write) the CRDs generated from the resource types")
+    crds.add_argument("--write", action="store_true", help="rewrite crds/ and the chart's CRDs")
     smoke = sub.add_parser("make-smoke-model", help="write tiny random-weight pipelines (no download; needs torch)")
     smoke.add_argument("out_dir", type=Path, help="folder to write <name>/model_index.json etc. into")
     smoke.add_argument("--only", action="append", help="only this model (repeatable; default all)")
@@ -67,6 +69,14 @@ def main() -> None:
             print(f"{settings_reference.README}: {'updated' if changed else 'already current'}")
         else:
             print(settings_reference.render())
+    elif args.command == "crds":
+        if args.write:
+            written = crd_files.write()
+            print("\n".join(f"{path}: updated" for path in written) or "CRDs already current")
+        elif stale := crd_files.stale():
+            sys.exit(f"stale generated CRDs (run `make crds`): {', '.join(stale)}")
+        else:
+            print("CRDs current")
     elif args.command == "logs":
         for name in cluster.status(settings):
             print(f"==> {name} <==\n{processes.log_tail(settings, name, args.lines)}\n")

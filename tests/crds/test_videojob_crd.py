@@ -368,7 +368,7 @@ def test_reapplying_the_same_manifest_is_a_no_op(kube) -> None:
 
 FULL_STATUS: dict[str, Any] = {
     "state": "processing",
-    "reason": "Generating",
+    "reason": "Running",
     "message": "step 21 of 50",
     "observedGeneration": 1,
     "conditions": [

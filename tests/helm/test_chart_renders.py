@@ -45,13 +45,6 @@ def dry_run(cluster: Cluster, docs: list[dict[str, Any]]) -> str:
     return result.stdout + result.stderr
 
 
-def test_chart_crds_are_byte_equal_copies_of_the_repository_crds() -> None:
-    chart_crds = sorted((CHART / "crds").glob("*.yaml"))
-    assert [p.name for p in chart_crds] == [p.name for p in REPOSITORY_CRDS]
-    for ours, source in zip(chart_crds, REPOSITORY_CRDS, strict=True):
-        assert ours.read_bytes() == source.read_bytes(), f"copy crds/{source.name} to helm/videogen/crds/ again"
-
-
 def test_packaged_chart_carries_the_crds(helm: Helm, tmp_path: Path) -> None:
     helm.run("package", str(CHART), "--destination", str(tmp_path))
     (package,) = tmp_path.glob("videogen-*.tgz")
