@@ -6,6 +6,9 @@ from typing import Any
 
 import pytest
 
+from videogen_common.resources.videojob import VideoJobSpec
+from videogen_common.resources.videojob_status import Reason
+
 API_VERSION = "videogen.dev/v1alpha1"
 INPUT_IMAGE = {"uri": "s3://videogen/inputs/cat.png", "contentType": "image/png"}
 INPUT_VIDEO = {"uri": "s3://videogen/inputs/clip.mp4", "contentType": "video/mp4"}
@@ -502,3 +505,15 @@ def test_kubectl_get_shows_the_printer_columns(kube, existing) -> None:
 def test_videojobs_are_listed_in_the_videogen_category(kube, existing) -> None:
     out = kube("get", "videogen", "-o", "name").stdout.split()
     assert f"videojob.videogen.dev/{existing}" in out
+
+
+# --- kubectl explain -------------------------------------------------------------------------------
+
+
+def test_kubectl_explain_prints_the_field_docs_of_the_types(kube) -> None:
+    frames = kube("explain", "videojob.spec.numFrames").stdout
+    doc = VideoJobSpec.model_fields["num_frames"].description
+    assert doc and " ".join(doc.split()) in " ".join(frames.split())
+    reasons = " ".join(kube("explain", "videojob.status.reason").stdout.split())
+    for reason in Reason:
+        assert f"- {reason.value}: {reason.doc}" in reasons

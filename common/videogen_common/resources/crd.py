@@ -170,6 +170,10 @@ def _field_schema(model: type[BaseModel], name: str, info: FieldInfo, path: str)
     description = _one_line(info.description)
     if description is None and isinstance(tp, type) and issubclass(tp, BaseModel):
         description = _one_line(tp.__doc__)
+    if isinstance(tp, type) and issubclass(tp, Enum) and all("doc" in vars(m) for m in tp):
+        # A catalogue enum (Reason): `kubectl explain` lists what each value means.
+        values = "\n".join(f"- {m.value}: {vars(m)['doc']}" for m in tp)
+        description = f"{description or ''}\n{values}".strip()
     if description:
         schema["description"] = description
     if not info.is_required() and info.default is not None and info.default_factory is None:

@@ -161,7 +161,7 @@ class VideoJobStatus(WireModel):
     """Summary for people and for the reference API: pending (queued, waiting for the model or a GPU), processing
     (pod running), completed, failed, cancelled."""
     reason: Reason | None = None
-    """CamelCase reason for the current state (e.g. WaitingForModel, OutOfMemory)."""
+    """Why the VideoJob is in its state; one of:"""
     message: Message | None = None
     """Human-readable message for the current state."""
     observed_generation: Annotated[Int64, Field(ge=0)] | None = None
