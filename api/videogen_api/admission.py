@@ -15,14 +15,17 @@ from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 from videogen_api.config import ApiSettings
-from videogen_api.crd import model_reference_problem
 from videogen_api.errors import MODEL_NOT_LOADED, TOO_MANY_REQUESTS, ApiError, bad_request
-from videogen_api.kube import Kube, KubeObject
+from videogen_api.kube import Kube
 from videogen_api.media import MediaType
+from videogen_api.references import model_reference_problem
 from videogen_api.storage import Storage
 from videogen_api.videojobs import FINGERPRINT_ANNOTATION, IDEMPOTENCY_LABEL, build_videojob, is_active
-from videogen_api.videomodels import READY, ensure_videomodel, find_videomodel, state_of
+from videogen_api.videomodels import ensure_videomodel, find_videomodel
+from videogen_common.model_choice import ResolvedModel, is_repo_id, resolve_model
 from videogen_common.names import job_id_to_videojob_name, new_job_id
+from videogen_common.resources.objects import VideoJob
+from videogen_common.resources.videojob import Mode
 
 _MAX_IDEMPOTENCY_KEY_LENGTH = 255
 
@@ -38,8 +41,8 @@ class Upload:
 
 @dataclass(frozen=True)
 class Submission:
-    mode: str
-    #: snake_case generation fields (prompt, num_frames, ...), without model.
+    mode: Mode
+    #: Generation fields by VideoJobSpec's (snake_case) names (prompt, num_frames, ...), without model.
     parameters: dict[str, Any]
     model: str | None
     idempotency_key: str | None
@@ -47,7 +50,7 @@ class Submission:
 
 @dataclass(frozen=True)
 class Admitted:
-    videojob: KubeObject
+    videojob: VideoJob
     #: False when an Idempotency-Key matched an earlier submit and that job is returned instead.
     created: bool
 
@@ -71,6 +74,7 @@ class Admission:
         self._settings = settings
         self._kube = kube
         self._storage = storage
+        self._policy = settings.model_policy()
         self._lock = threading.Lock()
 
     def submit(self, submission: Submission, upload: Upload | None) -> Admitted:
@@ -86,9 +90,8 @@ class Admission:
         input_key = (
             f"{self._settings.inputs_prefix.strip('/')}/{name}/input.{upload.media.extension}" if upload else None
         )
-        if upload is not None and input_key is not None:
-            self._storage.upload(input_key, upload.file, upload.media.content_type)
-        body = build_videojob(
+        # Built (and so checked against the VideoJob types) before the upload, so a refusal leaves nothing behind.
+        videojob = build_videojob(
             name,
             submission.mode,
             submission.parameters,
@@ -100,13 +103,15 @@ class Admission:
             labels={IDEMPOTENCY_LABEL: key_hash} if key_hash else {},
             annotations={FINGERPRINT_ANNOTATION: request_fingerprint},
         )
+        if upload is not None and input_key is not None:
+            self._storage.upload(input_key, upload.file, upload.media.content_type)
         try:
             with self._lock:
                 if key_hash is not None and (earlier := self._idempotent_match(key_hash, request_fingerprint)):
                     self._delete_input(input_key)
                     return Admitted(earlier, created=False)
                 self._check_capacity()
-                return Admitted(self._kube.create_videojob(body), created=True)
+                return Admitted(self._kube.create_videojob(videojob), created=True)
         except BaseException:
             # No VideoJob refers to the upload: remove it, whatever went wrong.
             self._delete_input(input_key)
@@ -121,36 +126,44 @@ class Admission:
         if active >= self._settings.max_concurrent_jobs:
             raise ApiError(429, TOO_MANY_REQUESTS, {"Retry-After": str(self._settings.retry_after_seconds)})
 
-    def _idempotent_match(self, key_hash: str, request_fingerprint: str) -> KubeObject | None:
+    def _idempotent_match(self, key_hash: str, request_fingerprint: str) -> VideoJob | None:
         matches = self._kube.list_videojobs(label_selector=f"{IDEMPOTENCY_LABEL}={key_hash}")
         if not matches:
             return None
         earlier = matches[0]
-        if earlier["metadata"].get("annotations", {}).get(FINGERPRINT_ANNOTATION) != request_fingerprint:
+        if earlier.metadata.annotations.get(FINGERPRINT_ANNOTATION) != request_fingerprint:
             raise bad_request("this Idempotency-Key was already used for a different request; use a new key")
         return earlier
 
     def _resolve_model(self, submission: Submission) -> str | None:
-        """The model for spec.model (None: the operator's default); refuses one that cannot run now."""
-        model = submission.model or self._settings.default_model(submission.mode)
+        """The model for spec.model (None: the operator's default); refuses one that cannot run now.
+
+        The decision is videogen_common.model_choice's, the operator's own: what it would fail (not allowed,
+        failed download, wrong mode) is a 400 here, and what it would wait for is a 503, or a download started
+        when auto_download is on."""
+        model = submission.model or self._policy.default_models.get(submission.mode)
         if model is None:
+            # spec.model stays unset: the operator's default for the mode applies, which the API cannot check.
             return None
         if (problem := model_reference_problem(model)) is not None:
             raise bad_request(problem)
-        allowed = self._settings.model_allowlist
-        if allowed and "/" in model and model not in allowed:
-            raise bad_request(f"model {model!r} is not allowed here; use one of: {', '.join(allowed)}")
-        videomodel = find_videomodel(self._kube, model)
-        if videomodel is None and "/" not in model:
+        videomodels = self._kube.list_videomodels()
+        outcome = resolve_model(submission.mode, model, videomodels, self._policy)
+        if isinstance(outcome, ResolvedModel):
+            return model
+        if outcome.permanent:
+            raise bad_request(outcome.message)
+        # Waiting: the VideoModel is missing or not Ready yet.
+        videomodel = find_videomodel(videomodels, model)
+        if videomodel is None and not is_repo_id(model):
+            # A name is not something to download: nobody made that VideoModel.
             if submission.model is None:
                 raise ApiError(503, f"{MODEL_NOT_LOADED}: the default model {model!r} has no VideoModel")
             raise bad_request(f"model {model!r} is not a VideoModel here; see GET /api/v1/models")
-        if videomodel is not None and state_of(videomodel) == READY:
-            return model
         if self._settings.auto_download:
             # The job waits in pending (WaitingForModel) while the download runs.
             if videomodel is None:
                 ensure_videomodel(self._kube, model)
             return model
-        where = "has no VideoModel" if videomodel is None else f"is {state_of(videomodel) or 'Pending'}"
+        where = "has no VideoModel" if videomodel is None else f"is {videomodel.status.state or 'Pending'}"
         raise ApiError(503, f"{MODEL_NOT_LOADED}: {model} {where}; download it with POST /api/v1/models/download")

@@ -25,20 +25,20 @@ What it does not give, and how the API covers it (routes/jobs.py):
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import random
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError as Urllib3Error
 
-from videogen_api.crd import GROUP, VERSION, VIDEOJOBS
-from videogen_api.kube import KubeObject
+from videogen_api.kube import WatchEvent, parse_videojob_page, parse_watch_event
+from videogen_common.resources.meta import GROUP, VERSION
+from videogen_common.resources.objects import VIDEOJOBS, VideoJob
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +84,7 @@ class VideoJobCache:
         self.namespace = namespace
         self._watch_timeout = watch_timeout_seconds
         self._lock = threading.Lock()
-        self._items: dict[str, KubeObject] = {}
+        self._items: dict[str, VideoJob] = {}
         self._resource_version: str | None = None
         self._synced = threading.Event()
         # name -> resourceVersion of this replica's latest write to it that the watch has not delivered yet.
@@ -104,7 +104,7 @@ class VideoJobCache:
     def wait_synced(self, timeout: float) -> bool:
         return self._synced.wait(timeout)
 
-    def get(self, name: str) -> KubeObject | None:
+    def get(self, name: str) -> VideoJob | None:
         """The cached VideoJob, or ``None`` when the caller must ask the apiserver: not synced, not (yet) in the
         cache, or older than a write this replica made to it."""
         if not self._synced.is_set():
@@ -115,12 +115,12 @@ class VideoJobCache:
         if videojob is None:
             return None
         if pending is not None:
-            seen = _version(videojob["metadata"].get("resourceVersion"))
+            seen = _version(videojob.metadata.resource_version)
             if seen is None or seen < pending:
                 return None
         return videojob
 
-    def snapshot(self) -> list[KubeObject] | None:
+    def snapshot(self) -> list[VideoJob] | None:
         """Every cached VideoJob, or ``None`` while not synced (the caller lists from the apiserver)."""
         if not self._synced.is_set():
             return None
@@ -131,15 +131,16 @@ class VideoJobCache:
         with self._lock:
             return len(self._items)
 
-    def note_write(self, videojob: KubeObject) -> None:
+    def note_write(self, videojob: VideoJob) -> None:
         """Record a write this replica made (the object the apiserver returned), so ``get`` does not answer with
         an older version until the watch has delivered this one."""
-        version = _version(videojob["metadata"].get("resourceVersion"))
+        version = _version(videojob.metadata.resource_version)
         if version is None:
             return
-        name = videojob["metadata"]["name"]
+        name = videojob.name
         with self._lock:
-            seen = _version((self._items.get(name) or {}).get("metadata", {}).get("resourceVersion"))
+            cached = self._items.get(name)
+            seen = _version(cached.metadata.resource_version) if cached is not None else None
             if seen is not None and seen >= version:
                 return
             self._pending_writes.pop(name, None)
@@ -215,29 +216,28 @@ class VideoJobCache:
             raise
         listed = _version(resource_version)
         with self._lock:
-            self._items = {item["metadata"]["name"]: item for item in items}
+            self._items = {item.name: item for item in items}
             self._resource_version = resource_version
             self._pending_writes = {
                 name: version for name, version in self._pending_writes.items() if listed is None or version > listed
             }
         self.stats.lists += 1
 
-    def _list_all(self) -> tuple[list[KubeObject], str]:
+    def _list_all(self) -> tuple[list[VideoJob], str]:
         """Every VideoJob, a page at a time; all pages are one snapshot at the first page's resourceVersion."""
-        items: list[KubeObject] = []
+        items: list[VideoJob] = []
         resource_version = ""
         continue_token = ""
         while True:
-            page = cast(
-                KubeObject,
+            page = parse_videojob_page(
                 self._objects.list_namespaced_custom_object(
                     GROUP, VERSION, self.namespace, VIDEOJOBS,
                     limit=_LIST_PAGE, _continue=continue_token, _request_timeout=_LIST_TIMEOUT_SECONDS,
-                ),
+                )
             )  # fmt: skip
-            items += page.get("items", [])
-            resource_version = resource_version or page["metadata"]["resourceVersion"]
-            continue_token = page["metadata"].get("continue") or ""
+            items += page.items
+            resource_version = resource_version or page.resource_version
+            continue_token = page.continue_token
             if not continue_token:
                 return items, resource_version
 
@@ -267,38 +267,34 @@ class VideoJobCache:
             for line in _lines(response):
                 if self._stop.is_set():
                     return
-                self._apply(json.loads(line))
+                self._apply(parse_watch_event(line))
         finally:
             self._response = None
             # Closed, not reused: a watch connection may be half-read or shut down.
             response.close()
             response.release_conn()
 
-    def _apply(self, event: KubeObject) -> None:
-        kind = event.get("type")
-        obj: KubeObject = event.get("object") or {}
-        if kind == "ERROR":
-            if obj.get("code") == 410:
-                raise _Gone(obj.get("message", "resourceVersion too old"))
-            raise RuntimeError(f"watch error: {obj.get('message', obj)}")
-        metadata = obj.get("metadata") or {}
-        resource_version = metadata.get("resourceVersion")
+    def _apply(self, event: WatchEvent) -> None:
+        if event.type == "ERROR":
+            if event.error_code == 410:
+                raise _Gone(event.error_message or "resourceVersion too old")
+            raise RuntimeError(f"watch error: {event.error_message}")
         with self._lock:
-            if kind in ("ADDED", "MODIFIED"):
-                self._items[metadata["name"]] = obj
-            elif kind == "DELETED":
-                self._items.pop(metadata["name"], None)
-            if kind in ("ADDED", "MODIFIED", "DELETED"):
-                name = metadata["name"]
-                pending = self._pending_writes.get(name)
-                version = _version(resource_version)
-                if pending is not None and (kind == "DELETED" or (version is not None and version >= pending)):
-                    del self._pending_writes[name]
+            if event.name is not None:
+                if event.type == "DELETED" or event.videojob is None:
+                    # An object the types cannot read (kube.py logged it) is left out, as the list leaves it out.
+                    self._items.pop(event.name, None)
+                else:
+                    self._items[event.name] = event.videojob
+                pending = self._pending_writes.get(event.name)
+                version = _version(event.resource_version)
+                if pending is not None and (event.type == "DELETED" or (version is not None and version >= pending)):
+                    del self._pending_writes[event.name]
                 self.stats.events += 1
-            if resource_version:
+            if event.resource_version:
                 # BOOKMARK events carry only this: the position to resume from, so a quiet namespace does not
                 # leave the cache holding a version the apiserver has long forgotten.
-                self._resource_version = resource_version
+                self._resource_version = event.resource_version
 
 
 def _lines(response: Any) -> Iterator[str]:

@@ -6,6 +6,7 @@ from typing import Annotated
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from videogen_common.model_choice import ModelPolicy, policy_from
 from videogen_common.names import MODES
 
 _MIB = 1024 * 1024
@@ -21,10 +22,6 @@ class ApiSettings(BaseSettings):
     namespace: str = "default"
     #: Kubeconfig file; unset means the pod's service account (in-cluster config).
     kubeconfig: Path | None = None
-
-    #: The folder with the VideoJob/VideoModel CRDs the request validation is built from (the image copies
-    #: crds/ to /opt/videogen/crds and sets this).
-    crd_dir: Path = Path(__file__).resolve().parents[2] / "crds"
 
     # --- models ---------------------------------------------------------------------------------------------
     #: Model per mode when a request names none: a VideoModel name or a Hugging Face repo id. Empty leaves
@@ -112,6 +109,13 @@ class ApiSettings(BaseSettings):
             raise ValueError(f"unknown mode {mode!r}")
         value: str = getattr(self, "default_model_" + mode.replace("-", "_"))
         return value or None
+
+    def model_policy(self) -> ModelPolicy:
+        """The default models and the allow-list, for videogen_common.model_choice (the operator's decision,
+        which the API makes ahead of it for a fast 4xx)."""
+        defaults = {mode: model for mode in MODES if (model := self.default_model(mode)) is not None}
+        # A missing model waits (or is downloaded, with auto_download); the API answers 503 rather than failing it.
+        return policy_from(defaults, self.model_allowlist, "wait")
 
     def accepted_api_keys(self) -> list[str]:
         keys = [key.get_secret_value() for key in self.api_keys]

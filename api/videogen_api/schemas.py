@@ -1,26 +1,38 @@
-"""Request and response bodies. Field ranges and defaults come from the VideoJob CRD (see crd.py)."""
+"""Request and response bodies. Field ranges, defaults and descriptions come from VideoJobSpec (the same types
+the CRD is generated from), so the API refuses what the apiserver would refuse, with the same limits."""
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal
+import dataclasses
+from typing import Any, ClassVar, Final, Literal
 
+import annotated_types
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from videogen_api.crd import FieldRule, videojob_field
+from videogen_common.resources.videojob import Mode, VideoJobSpec
+from videogen_common.resources.videojob_status import Progress, State, UsedParameters
+from videogen_common.resources.videomodel import ModelState
 
-JobState = Literal["pending", "processing", "completed", "failed", "cancelled"]
+# The annotated_types constraints pydantic keeps in a field's metadata; each one's attribute is Field's keyword.
+_CONSTRAINTS: Final = (
+    annotated_types.Ge, annotated_types.Le, annotated_types.Gt, annotated_types.Lt,
+    annotated_types.MinLen, annotated_types.MaxLen,
+)  # fmt: skip
 
 
-def crd_field(crd_name: str, *, example: Any = None) -> Any:
-    """A pydantic Field with the CRD's default, range and description for ``VideoJob.spec.<crd_name>``."""
-    rule: FieldRule = videojob_field(crd_name)
+def spec_field(name: str, *, example: Any, required: bool = False) -> Any:
+    """A pydantic Field with VideoJobSpec's default, range and description for ``spec.<name>`` (the request field
+    has the spec field's Python name: the reference API's snake_case)."""
+    declared = VideoJobSpec.model_fields[name]
+    constraints: dict[str, Any] = {}
+    for item in declared.metadata:
+        if isinstance(item, _CONSTRAINTS):
+            constraints |= dataclasses.asdict(item)
     return Field(
-        default=rule.default,
-        ge=rule.minimum,
-        le=rule.maximum,
-        max_length=rule.max_length,
-        description=rule.description,
-        examples=None if example is None else [example],
+        default=... if required else declared.default,
+        description=" ".join((declared.description or "").split()),
+        examples=[example],
+        **constraints,
     )
 
 
@@ -30,15 +42,15 @@ class _Request(BaseModel):
 
 
 class _GenerationParameters(_Request):
-    """What every mode shares; the ranges are the VideoJob CRD's (the apiserver enforces the same)."""
+    """What every mode shares; the ranges are VideoJobSpec's (the apiserver enforces the same)."""
 
-    negative_prompt: str = crd_field("negativePrompt", example="blurry, low quality, distorted")
-    fps: int = crd_field("fps", example=24)
-    seed: int = crd_field("seed", example=42)
-    guidance_scale: float = crd_field("guidanceScale", example=7.5)
-    # The reference documents 25-100 as the useful range; we accept the CRD's 1-100 so that quick previews and
+    negative_prompt: str = spec_field("negative_prompt", example="blurry, low quality, distorted")
+    fps: int = spec_field("fps", example=24)
+    seed: int = spec_field("seed", example=42)
+    guidance_scale: float = spec_field("guidance_scale", example=7.5)
+    # The reference documents 25-100 as the useful range; we accept the spec's 1-100 so that quick previews and
     # smoke tests can use a few steps. The API does not add limits the cluster does not have.
-    num_inference_steps: int = crd_field("numInferenceSteps", example=50)
+    num_inference_steps: int = spec_field("num_inference_steps", example=50)
     model: str | None = Field(
         default=None,
         description="VideoModel name or Hugging Face repo id (ours, beyond the reference); "
@@ -48,19 +60,13 @@ class _GenerationParameters(_Request):
 
 
 class _FramedParameters(_GenerationParameters):
-    num_frames: int = crd_field("numFrames", example=64)
-    width: int = crd_field("width", example=512)
-    height: int = crd_field("height", example=512)
+    num_frames: int = spec_field("num_frames", example=64)
+    width: int = spec_field("width", example=512)
+    height: int = spec_field("height", example=512)
 
 
 def _prompt_field(required: bool) -> Any:
-    rule = videojob_field("prompt")
-    return Field(
-        default=... if required else "",
-        max_length=rule.max_length,
-        description=rule.description,
-        examples=["A cat playing with a ball of yarn"],
-    )
+    return spec_field("prompt", example="A cat playing with a ball of yarn", required=required)
 
 
 class TextToVideoRequest(_FramedParameters):
@@ -108,53 +114,50 @@ class VideoToVideoForm(_GenerationParameters, _FormFields):
     file_field = "video"
 
     prompt: str = _prompt_field(required=False)
-    strength: float = crd_field("strength", example=0.8)
+    strength: float = spec_field("strength", example=0.8)
 
 
 class GenerateResponse(BaseModel):
     job_id: str = Field(examples=["job_1234567890_abcdef123456"])
-    status: JobState = Field(examples=["pending"])
+    status: State = Field(examples=["pending"])
     message: str = Field(examples=["Video generation started"])
 
 
-class Progress(BaseModel):
-    step: int = 0
-    total_steps: int = 0
-    percent: int = 0
+# The reference API's JSON is snake_case; the status types are camelCase on the wire (as in the CRD). These read
+# the same fields under their Python names: an alias equal to the name, so FastAPI's by-alias dump and the OpenAPI
+# document both show snake_case.
+_SNAKE_CASE: Final = ConfigDict(alias_generator=lambda name: name)
 
 
-class UsedParameters(BaseModel):
-    """The parameters the runner actually used (status.used), after adjusting to the model's constraints."""
+class JobProgress(Progress):
+    """status.progress, snake_case."""
 
-    model: str | None = None
-    revision: str | None = None
-    pipeline: str | None = None
-    num_frames: int | None = None
-    width: int | None = None
-    height: int | None = None
-    fps: int | None = None
-    seed: int | None = None
-    num_inference_steps: int | None = None
-    guidance_scale: float | None = None
-    strength: float | None = None
+    model_config = _SNAKE_CASE
+
+
+class JobUsedParameters(UsedParameters):
+    """status.used, snake_case: the parameters the runner actually used, after adjusting to the model's
+    constraints."""
+
+    model_config = _SNAKE_CASE
 
 
 class JobResponse(BaseModel):
     """GET /api/v1/job/{id}: the reference fields, then ours."""
 
     job_id: str = Field(examples=["job_1234567890_abcdef123456"])
-    status: JobState
+    status: State
     message: str = Field(examples=["Generating video..."])
     output_path: str | None = Field(default=None, examples=["./outputs/text2video_20240115_103045_abc123.mp4"])
     created_at: str = Field(examples=["2024-01-15T10:30:00Z"])
     updated_at: str = Field(examples=["2024-01-15T10:30:15Z"])
-    mode: str
+    mode: Mode
     model: str | None = None
     reason: str | None = None
     cancel_requested: bool = False
-    progress: Progress | None = None
+    progress: JobProgress | None = None
     output_url: str | None = None
-    used: UsedParameters | None = None
+    used: JobUsedParameters | None = None
 
 
 class JobListResponse(BaseModel):
@@ -170,7 +173,7 @@ class ModelEntry(BaseModel):
     cache_dir: str = Field(examples=["/models"])
     downloaded: bool
     #: VideoModel status.state (Pending, Downloading, Ready, Failed); None for a catalog entry not yet requested.
-    state: str | None = None
+    state: ModelState | None = None
 
 
 class ModelsResponse(BaseModel):
@@ -194,7 +197,7 @@ class ModelInfoResponse(BaseModel):
     gpu_device_id: int = 0
     cache_dir: str
     #: VideoModel status.state of the default model, None when no VideoModel exists for it.
-    state: str | None = None
+    state: ModelState | None = None
 
 
 class HealthResponse(BaseModel):

@@ -8,33 +8,35 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
-from pydantic.alias_generators import to_camel
-
-from videogen_api.crd import GROUP, VERSION
-from videogen_api.schemas import JobResponse, JobState, Progress, UsedParameters
+from videogen_api.schemas import JobProgress, JobResponse, JobUsedParameters
 from videogen_common.names import videojob_name_to_job_id
+from videogen_common.resources.meta import (
+    ANNOTATION_REQUEST_FINGERPRINT,
+    LABEL_IDEMPOTENCY_KEY,
+    LABEL_MANAGED_BY,
+    MANAGED_BY_API,
+    ObjectMeta,
+)
+from videogen_common.resources.objects import VideoJob
+from videogen_common.resources.videojob import InputRef, Mode, OutputSpec, VideoJobSpec
+from videogen_common.resources.videojob_status import State, VideoJobStatus
 
-KubeObject = dict[str, Any]
+# The names tests/e2e import; the values are the shared constants.
+IDEMPOTENCY_LABEL: Final = LABEL_IDEMPOTENCY_KEY
+FINGERPRINT_ANNOTATION: Final = ANNOTATION_REQUEST_FINGERPRINT
 
-MANAGED_BY_LABEL: Final = "app.kubernetes.io/managed-by"
-MANAGED_BY: Final = "videogen-api"
-IDEMPOTENCY_LABEL: Final = "videogen.dev/idempotency-key"
-FINGERPRINT_ANNOTATION: Final = "videogen.dev/request-fingerprint"
-
-TERMINAL_STATES: Final = frozenset({"completed", "failed", "cancelled"})
-
-_DEFAULT_MESSAGES: Final[dict[str, str]] = {
-    "pending": "Job queued",
-    "processing": "Generating video...",
-    "completed": "Generation complete",
-    "failed": "Error: generation failed",
-    "cancelled": "Job cancelled",
+_DEFAULT_MESSAGES: Final[Mapping[State, str]] = {
+    State.PENDING: "Job queued",
+    State.PROCESSING: "Generating video...",
+    State.COMPLETED: "Generation complete",
+    State.FAILED: "Error: generation failed",
+    State.CANCELLED: "Job cancelled",
 }
 
 
 def build_videojob(
     name: str,
-    mode: str,
+    mode: Mode,
     parameters: Mapping[str, Any],
     *,
     model: str | None,
@@ -44,90 +46,61 @@ def build_videojob(
     output_prefix: str,
     labels: Mapping[str, str],
     annotations: Mapping[str, str],
-) -> KubeObject:
-    """The VideoJob for a request. ``parameters`` are the request's snake_case generation fields."""
-    spec: KubeObject = {"mode": mode, **{to_camel(key): value for key, value in parameters.items()}}
-    if model is not None:
-        spec["model"] = model
-    if input_uri is not None:
-        spec["input"] = {"uri": input_uri, **({"contentType": input_content_type} if input_content_type else {})}
-    # Set explicitly so that /outputs knows where every API job's file lands, whatever the operator's default is.
-    spec["output"] = {"bucket": output_bucket, "prefix": output_prefix}
-    return {
-        "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": "VideoJob",
-        "metadata": {
-            "name": name,
-            "labels": {MANAGED_BY_LABEL: MANAGED_BY, **labels},
-            "annotations": dict(annotations),
-        },
-        "spec": spec,
-    }
+) -> VideoJob:
+    """The VideoJob for a request. ``parameters`` are the request's generation fields, named as VideoJobSpec's
+    (the reference API's snake_case names are the spec's Python names)."""
+    spec = VideoJobSpec(
+        mode=mode,
+        model=model,
+        input=InputRef(uri=input_uri, content_type=input_content_type) if input_uri is not None else None,
+        # Set explicitly so that /outputs knows where every API job's file lands, whatever the operator's default is.
+        output=OutputSpec(bucket=output_bucket, prefix=output_prefix),
+        **parameters,
+    )
+    metadata = ObjectMeta(name=name, labels={LABEL_MANAGED_BY: MANAGED_BY_API, **labels}, annotations=dict(annotations))
+    return VideoJob(metadata=metadata, spec=spec)
 
 
-def state_of(videojob: Mapping[str, Any]) -> JobState:
-    """The reference status; a VideoJob the operator has not seen yet is pending."""
-    state: JobState = (videojob.get("status") or {}).get("state") or "pending"
-    return state
-
-
-def is_active(videojob: Mapping[str, Any]) -> bool:
+def is_active(videojob: VideoJob) -> bool:
     """Pending or processing: it holds (or waits for) a GPU and counts against the concurrency limit."""
-    return state_of(videojob) not in TERMINAL_STATES
+    return not videojob.status.current_state.terminal
 
 
-def updated_at(videojob: Mapping[str, Any]) -> str:
+def updated_at(videojob: VideoJob) -> str:
     """The latest write to the object (spec or status), as RFC 3339."""
-    metadata = videojob.get("metadata", {})
-    status = videojob.get("status") or {}
-    times = [metadata.get("creationTimestamp", "")]
-    times += [entry.get("time", "") for entry in metadata.get("managedFields") or []]
-    times += [status.get(key, "") for key in ("startTime", "completionTime")]
-    times += [condition.get("lastTransitionTime", "") for condition in status.get("conditions") or []]
+    metadata, status = videojob.metadata, videojob.status
+    times = [metadata.creation_timestamp, status.start_time, status.completion_time]
+    times += [entry.time for entry in metadata.managed_fields]
+    times += [condition.last_transition_time for condition in status.conditions]
     # Kubernetes writes UTC seconds precision ("2024-01-15T10:30:00Z"), so the strings order like the times.
-    return max(str(time) for time in times if time)
+    return max(time for time in times if time)
 
 
-def _message(state: str, status: Mapping[str, Any]) -> str:
-    message = str(status.get("message") or _DEFAULT_MESSAGES[state])
+def _message(state: State, status: VideoJobStatus) -> str:
+    message = status.message or _DEFAULT_MESSAGES[state]
     # The reference's failed jobs read "Error: <what>".
-    if state == "failed" and not message.startswith("Error"):
+    if state == State.FAILED and not message.startswith("Error"):
         message = f"Error: {message}"
     return message
 
 
-def videojob_to_job(videojob: Mapping[str, Any], output_url: Callable[[str], str]) -> JobResponse:
+def videojob_to_job(videojob: VideoJob, output_url: Callable[[str], str]) -> JobResponse:
     """The reference's job view plus ours. ``output_url`` turns an output file name into its /outputs URL."""
-    metadata = videojob["metadata"]
-    spec = videojob.get("spec", {})
-    status = videojob.get("status") or {}
-    state = state_of(videojob)
-    output = status.get("output") or {}
-    output_file = output.get("file")
-    progress = status.get("progress")
-    used = status.get("used")
+    spec, status = videojob.spec, videojob.status
+    state = status.current_state
+    output = status.output if state == State.COMPLETED and status.output is not None and status.output.file else None
     return JobResponse(
-        job_id=videojob_name_to_job_id(metadata["name"]),
+        job_id=videojob_name_to_job_id(videojob.name),
         status=state,
         message=_message(state, status),
-        output_path=(output.get("path") or f"./outputs/{output_file}")
-        if state == "completed" and output_file
-        else None,
-        created_at=metadata["creationTimestamp"],
+        output_path=(output.path or f"./outputs/{output.file}") if output else None,
+        created_at=videojob.metadata.creation_timestamp or "",
         updated_at=updated_at(videojob),
-        mode=spec.get("mode", ""),
-        model=spec.get("model"),
-        reason=status.get("reason"),
-        cancel_requested=bool(spec.get("cancel")),
-        progress=Progress(
-            step=progress.get("step", 0), total_steps=progress.get("totalSteps", 0), percent=progress.get("percent", 0)
-        )
-        if progress
-        else None,
-        output_url=output_url(output_file) if state == "completed" and output_file else None,
-        used=UsedParameters.model_validate({_snake(key): value for key, value in used.items()}) if used else None,
+        mode=spec.mode,
+        model=spec.model,
+        reason=status.reason,
+        cancel_requested=spec.cancel,
+        progress=JobProgress.model_validate(status.progress.model_dump()) if status.progress else None,
+        output_url=output_url(output.file) if output else None,
+        used=JobUsedParameters.model_validate(status.used.model_dump()) if status.used else None,
     )
-
-
-def _snake(camel: str) -> str:
-    return "".join(f"_{c.lower()}" if c.isupper() else c for c in camel)

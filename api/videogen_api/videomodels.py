@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import re
-from typing import Any, Final
+from collections.abc import Iterable
 
 from kubernetes.client.exceptions import ApiException
 
-from videogen_api.crd import GROUP, VERSION
-from videogen_api.kube import Kube, KubeObject
+from videogen_api.kube import Kube
 from videogen_api.schemas import ModelEntry
-
-READY: Final = "Ready"
-REPO_ID_LABEL: Final = "videogen.dev/repo-id-hash"
+from videogen_common.model_choice import is_repo_id
+from videogen_common.resources.meta import LABEL_MANAGED_BY, LABEL_REPO_ID_HASH, MANAGED_BY_API, ObjectMeta
+from videogen_common.resources.objects import VideoModel
+from videogen_common.resources.videomodel import ModelState, VideoModelSpec
 
 
 def repo_id_hash(repo_id: str) -> str:
@@ -27,53 +27,52 @@ def videomodel_name_for(repo_id: str) -> str:
     return f"{readable}-{repo_id_hash(repo_id)[:8]}"
 
 
-def state_of(videomodel: KubeObject) -> str | None:
-    state: str | None = (videomodel.get("status") or {}).get("state")
-    return state
-
-
-def find_videomodel(kube: Kube, reference: str) -> KubeObject | None:
-    """The VideoModel a VideoJob's spec.model means: a VideoModel name, or the one holding that repo id
-    (a Ready one first, as the operator would pick)."""
-    if "/" not in reference:
-        return kube.get_videomodel(reference)
-    matches = [vm for vm in kube.list_videomodels() if vm.get("spec", {}).get("repoId") == reference]
-    matches.sort(key=lambda vm: state_of(vm) != READY)
+def find_videomodel(videomodels: Iterable[VideoModel], reference: str) -> VideoModel | None:
+    """The VideoModel a VideoJob's spec.model means: the one of that name, or one holding that repo id (a Ready
+    one first, as the operator would pick)."""
+    by_repo_id = is_repo_id(reference)
+    matches = [vm for vm in videomodels if (vm.spec.repo_id if by_repo_id else vm.name) == reference]
+    matches.sort(key=lambda vm: vm.status.state != ModelState.READY)
     return matches[0] if matches else None
 
 
-def ensure_videomodel(kube: Kube, repo_id: str) -> tuple[KubeObject, bool]:
+def lookup_videomodel(kube: Kube, reference: str) -> VideoModel | None:
+    """:func:`find_videomodel` against the apiserver: a GET for a name, a list for a repo id."""
+    if not is_repo_id(reference):
+        return kube.get_videomodel(reference)
+    return find_videomodel(kube.list_videomodels(), reference)
+
+
+def ensure_videomodel(kube: Kube, repo_id: str) -> tuple[VideoModel, bool]:
     """The VideoModel for repo_id, created when none exists; returns (object, created)."""
-    existing = find_videomodel(kube, repo_id)
+    existing = lookup_videomodel(kube, repo_id)
     if existing is not None:
         return existing, False
-    body: dict[str, Any] = {
-        "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": "VideoModel",
-        "metadata": {
-            "name": videomodel_name_for(repo_id),
-            "labels": {"app.kubernetes.io/managed-by": "videogen-api", REPO_ID_LABEL: repo_id_hash(repo_id)},
-        },
-        "spec": {"repoId": repo_id},
-    }
+    videomodel = VideoModel(
+        metadata=ObjectMeta(
+            name=videomodel_name_for(repo_id),
+            labels={LABEL_MANAGED_BY: MANAGED_BY_API, LABEL_REPO_ID_HASH: repo_id_hash(repo_id)},
+        ),
+        spec=VideoModelSpec(repo_id=repo_id),
+    )
     try:
-        return kube.create_videomodel(body), True
+        return kube.create_videomodel(videomodel), True
     except ApiException as exc:
         # Two requests for the same new model: the other one created it, which is what we wanted.
         if exc.status != 409:
             raise
-        created = kube.get_videomodel(body["metadata"]["name"])
+        created = kube.get_videomodel(videomodel.name)
         if created is None:
             raise
         return created, False
 
 
-def model_entry(videomodel: KubeObject, default_cache_dir: str) -> ModelEntry:
-    status = videomodel.get("status") or {}
+def model_entry(videomodel: VideoModel, default_cache_dir: str) -> ModelEntry:
+    state = videomodel.status.state
     return ModelEntry(
-        id=videomodel["spec"]["repoId"],
-        name=videomodel["metadata"]["name"],
-        cache_dir=status.get("path") or default_cache_dir,
-        downloaded=status.get("state") == READY,
-        state=status.get("state"),
+        id=videomodel.spec.repo_id,
+        name=videomodel.name,
+        cache_dir=videomodel.status.path or default_cache_dir,
+        downloaded=state == ModelState.READY,
+        state=state,
     )

@@ -25,7 +25,7 @@ from tests.conftest import S3Endpoint
 from videogen_api.app import create_app
 from videogen_api.cache import VideoJobCache
 from videogen_api.config import ApiSettings
-from videogen_api.crd import GROUP, VERSION
+from videogen_common.resources.meta import GROUP, VERSION
 from videogen_common.s3 import S3Settings
 from videogen_dev.cluster import Cluster
 from videogen_dev.kubeconfig import write_token_kubeconfig
@@ -97,7 +97,7 @@ class RunningApi:
 
         def cached() -> bool:
             seen = self.cache.get(name)
-            return seen is not None and int(seen["metadata"]["resourceVersion"]) >= version
+            return seen is not None and int(seen.metadata.resource_version or 0) >= version
 
         assert wait_until(cached), f"the cache never saw {name} at resourceVersion {version}"
 
@@ -194,7 +194,8 @@ class Operator:
         )  # fmt: skip
         return cast(dict[str, Any], result)
 
-    def create_model(self, name: str, repo_id: str, state: str | None = "Ready") -> None:
+    def create_model(self, name: str, repo_id: str, state: str | None = "Ready", **status: Any) -> None:
+        """A VideoModel with this status (``status`` adds camelCase fields, e.g. ``modes=[...]``)."""
         body = {
             "apiVersion": f"{GROUP}/{VERSION}",
             "kind": "VideoModel",
@@ -205,7 +206,7 @@ class Operator:
         if state is not None:
             self.objects.patch_namespaced_custom_object_status(
                 GROUP, VERSION, self.namespace, "videomodels", name,
-                {"status": {"state": state, "path": f"/models/{name}"}},
+                {"status": {"state": state, "path": f"/models/{name}", **status}},
                 _content_type="application/merge-patch+json",
             )  # fmt: skip
 

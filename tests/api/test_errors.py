@@ -169,6 +169,25 @@ def test_with_auto_download_a_missing_model_is_requested_and_the_job_waits(
     assert operator.videojob(response.json()["job_id"])["spec"]["model"] == "Lightricks/LTX-Video"
 
 
+def test_a_model_the_operator_would_fail_is_a_400_with_its_reason(serve_api: ServeApi, operator: Operator) -> None:
+    # The operator's own decision (videogen_common.model_choice), made before the VideoJob exists.
+    wan_i2v = "Wan-AI/Wan2.1-I2V-14B-480P-Diffusers"
+    api = serve_api(model_allowlist=["Lightricks/LTX-Video", wan_i2v], auto_download=True)
+    operator.create_model("wan-i2v", wan_i2v, modes=["image-to-video"], pipelineClass="WanImageToVideoPipeline")
+    operator.create_model("ltx-broken", "Lightricks/LTX-Video", state="Failed", message="401 from the hub")
+    operator.create_model("wan-t2v", "Wan-AI/Wan2.1-T2V-1.3B-Diffusers")
+    for model, says in [
+        ("wan-i2v", "model wan-i2v (WanImageToVideoPipeline) runs image-to-video, not text-to-video"),
+        ("Lightricks/LTX-Video", "failed to download: 401 from the hub"),
+        ("Wan-AI/Wan2.1-T2V-14B-Diffusers", "model Wan-AI/Wan2.1-T2V-14B-Diffusers is not allowed here"),
+        # A VideoModel named in a request is held to the allow-list by the repo it holds.
+        ("wan-t2v", "model Wan-AI/Wan2.1-T2V-1.3B-Diffusers is not allowed here"),
+    ]:
+        assert says in error_of(api.http.post(T2V, json={"prompt": "x", "model": model}), 400)
+    assert operator.videojobs() == []
+    assert len(operator.videomodels()) == 3
+
+
 @pytest.mark.parametrize(
     "model_id",
     ["https://huggingface.co/Lightricks/LTX-Video", "/etc/passwd", "../models/x", "a/b/c", "justaname",

@@ -30,8 +30,8 @@ from schemathesis.checks import positive_data_acceptance
 from tests.api.conftest import Operator, ServeApi
 from videogen_api.app import create_app
 from videogen_api.config import ApiSettings
-from videogen_api.crd import GROUP, VERSION
 from videogen_api.kube import Kube
+from videogen_common.resources.meta import GROUP, VERSION
 
 _EXAMPLES_PER_OPERATION_AND_MODE = 25
 _API_KEY = "fuzz-key"

@@ -8,7 +8,7 @@ from typing import Any
 from kubernetes import client
 
 from tests.api.conftest import Operator, RunningApi, ServeApi, wait_until
-from videogen_api.crd import GROUP, VERSION
+from videogen_common.resources.meta import GROUP, VERSION
 
 T2V = "/api/v1/generate/text-to-video"
 
@@ -29,7 +29,7 @@ def _delete_by_hand(operator: Operator, name: str) -> None:
 
 def _cached_state(api: RunningApi, name: str) -> Any:
     videojob = api.cache.get(name)
-    return None if videojob is None else (videojob.get("status") or {}).get("state", "pending")
+    return None if videojob is None else videojob.status.current_state
 
 
 def test_the_cache_follows_creates_status_changes_and_deletes(api: RunningApi, operator: Operator) -> None:

@@ -1,4 +1,4 @@
-"""Pure parts, no cluster: upload sniffing and container checks, CRD-derived ranges, VideoJob <-> job view."""
+"""Pure parts, no cluster: upload sniffing and container checks, spec-derived ranges, VideoJob <-> job view."""
 
 from __future__ import annotations
 
@@ -7,10 +7,12 @@ import io
 import pytest
 
 from tests.api.conftest import DATA
-from videogen_api.crd import videojob_field
 from videogen_api.media import AVI, JPEG, MOV, MP4, PNG, WEBM, MediaError, check_image, inspect_video, sniff
-from videogen_api.schemas import TextToVideoRequest, VideoToVideoForm
+from videogen_api.schemas import ImageToVideoForm, TextToVideoRequest, VideoToVideoForm
 from videogen_api.videojobs import build_videojob, is_active, videojob_to_job
+from videogen_common.resources.meta import LABEL_MANAGED_BY, MANAGED_BY_API
+from videogen_common.resources.videojob import Mode, VideoJobSpec
+from videogen_common.resources.videojob_status import State, VideoJobStatus
 
 
 @pytest.mark.parametrize(
@@ -51,35 +53,64 @@ def test_a_decompression_bomb_header_is_refused_before_decoding() -> None:
         check_image(io.BytesIO((DATA / "image.png").read_bytes()), PNG, max_pixels=100)
 
 
-def test_request_ranges_and_defaults_are_the_crds() -> None:
-    schema = TextToVideoRequest.model_json_schema()["properties"]
-    pairs = [("num_frames", "numFrames"), ("fps", "fps"), ("width", "width"), ("seed", "seed"),
-             ("guidance_scale", "guidanceScale"), ("num_inference_steps", "numInferenceSteps")]  # fmt: skip
-    for field, crd_name in pairs:
-        rule = videojob_field(crd_name)
-        assert (schema[field]["minimum"], schema[field]["maximum"], schema[field]["default"]) == (
-            rule.minimum, rule.maximum, rule.default,
-        )  # fmt: skip
-    strength = VideoToVideoForm.model_json_schema()["properties"]["strength"]
-    assert (strength["minimum"], strength["maximum"], strength["default"]) == (0, 1, 0.8)
+def test_request_ranges_and_defaults_are_the_videojob_specs() -> None:
+    # The request schemas are derived from VideoJobSpec: a range changed there changes the API and its OpenAPI.
+    spec = VideoJobSpec.model_json_schema()["properties"]
+    for request in (TextToVideoRequest, ImageToVideoForm, VideoToVideoForm):
+        schema = request.model_json_schema()["properties"]
+        for field, wire in (("num_frames", "numFrames"), ("fps", "fps"), ("width", "width"), ("seed", "seed"),
+                            ("guidance_scale", "guidanceScale"), ("num_inference_steps", "numInferenceSteps"),
+                            ("strength", "strength"), ("negative_prompt", "negativePrompt")):  # fmt: skip
+            if field in schema:
+                limits = ("minimum", "maximum", "maxLength", "default")
+                assert {k: schema[field].get(k) for k in limits} == {k: spec[wire].get(k) for k in limits}, field
+        assert schema["prompt"]["maxLength"] == spec["prompt"]["maxLength"]
+    assert "prompt" in TextToVideoRequest.model_json_schema()["required"]
 
 
 def test_a_new_videojob_reads_back_as_pending_with_its_job_id() -> None:
     videojob = build_videojob(
-        "job-1700000000-abcdef123456", "text-to-video", {"prompt": "x", "num_frames": 8}, model=None,
-        input_uri=None, input_content_type=None, output_bucket="b", output_prefix="o", labels={}, annotations={},
+        "job-1700000000-abcdef123456", Mode.TEXT_TO_VIDEO, {"prompt": "x", "num_frames": 8}, model=None,
+        input_uri=None, input_content_type=None, output_bucket="bucket", output_prefix="o", labels={},
+        annotations={},
     )  # fmt: skip
-    assert videojob["spec"] == {
-        "mode": "text-to-video",
-        "prompt": "x",
-        "numFrames": 8,
-        "output": {"bucket": "b", "prefix": "o"},
-    }
-    videojob["metadata"]["creationTimestamp"] = "2024-01-15T10:30:00Z"
+    manifest = videojob.manifest()
+    assert manifest["metadata"]["labels"] == {LABEL_MANAGED_BY: MANAGED_BY_API}
+    # Every field the request did not set is the spec's default, which the apiserver would fill in anyway.
+    defaults = VideoJobSpec(mode=Mode.TEXT_TO_VIDEO, prompt="x").to_wire()
+    assert manifest["spec"] == defaults | {"numFrames": 8, "output": {"bucket": "bucket", "prefix": "o"}}
+    videojob.metadata.creation_timestamp = "2024-01-15T10:30:00Z"
     job = videojob_to_job(videojob, lambda name: f"/outputs/{name}")
     assert (job.job_id, job.status, job.created_at, job.updated_at) == (
         "job_1700000000_abcdef123456", "pending", "2024-01-15T10:30:00Z", "2024-01-15T10:30:00Z",
     )  # fmt: skip
     assert is_active(videojob)
-    videojob["status"] = {"state": "cancelled"}
+    videojob.status = VideoJobStatus(state=State.CANCELLED)
     assert not is_active(videojob)
+
+
+def test_the_job_view_is_snake_case_as_the_reference_api() -> None:
+    videojob = build_videojob(
+        "job-1700000000-abcdef123456", Mode.TEXT_TO_VIDEO, {"prompt": "x"}, model="smoke-ltx", input_uri=None,
+        input_content_type=None, output_bucket="bucket", output_prefix="o", labels={}, annotations={},
+    )  # fmt: skip
+    videojob.metadata.creation_timestamp = "2024-01-15T10:30:00Z"
+    filename = "text2video_20240115_103045_abc123.mp4"
+    videojob.status = VideoJobStatus.model_validate({
+        "state": "completed",
+        "completionTime": "2024-01-15T10:31:00Z",
+        "progress": {"step": 50, "totalSteps": 50, "percent": 100},
+        "output": {"uri": f"s3://bucket/o/{filename}", "file": filename, "path": f"./outputs/{filename}"},
+        "used": {"model": "Lightricks/LTX-Video", "pipeline": "LTXPipeline", "numFrames": 65, "width": 512,
+                 "height": 512, "fps": 24, "seed": 7, "numInferenceSteps": 50, "guidanceScale": 7.5},
+    })  # fmt: skip
+    job = videojob_to_job(videojob, lambda name: f"/outputs/{name}").model_dump(mode="json", by_alias=True)
+    assert job["progress"] == {"step": 50, "total_steps": 50, "percent": 100}
+    assert job["used"] == {
+        "model": "Lightricks/LTX-Video", "revision": None, "pipeline": "LTXPipeline", "num_frames": 65, "width": 512,
+        "height": 512, "fps": 24, "seed": 7, "num_inference_steps": 50, "guidance_scale": 7.5, "strength": None,
+    }  # fmt: skip
+    assert (job["status"], job["mode"], job["model"], job["updated_at"]) == (
+        "completed", "text-to-video", "smoke-ltx", "2024-01-15T10:31:00Z",
+    )  # fmt: skip
+    assert (job["output_path"], job["output_url"]) == (f"./outputs/{filename}", f"/outputs/{filename}")

@@ -95,9 +95,14 @@ def test_job_status_follows_the_videojob_from_pending_to_completed_and_serves_th
     completion = {
         "state": "completed",
         "progress": {"step": 50, "totalSteps": 50, "percent": 100},
-        "output": {"file": filename, "path": f"./outputs/{filename}"},
-        "used": {"seed": 1234, "numFrames": 65, "width": 512, "height": 512, "model": "Lightricks/LTX-Video"},
-    }
+        "output": {
+            "uri": f"s3://{api.settings.bucket}/{api.settings.outputs_prefix}/{filename}",
+            "file": filename,
+            "path": f"./outputs/{filename}",
+        },
+        "used": {"model": "Lightricks/LTX-Video", "pipeline": "LTXPipeline", "seed": 1234, "numFrames": 65,
+                 "width": 512, "height": 512, "fps": 24, "numInferenceSteps": 50, "guidanceScale": 7.5},
+    }  # fmt: skip
     api.wait_until_cached(operator.set_job_status(job_id, completion))
     completed = api.http.get(f"/api/v1/job/{job_id}").json()
     assert (completed["status"], completed["message"]) == ("completed", "Generation complete")

@@ -14,8 +14,8 @@ from videogen_api.gate import accepts_body, image_upload, json_body, video_uploa
 from videogen_api.media import MediaError, MediaKind, MediaType, VideoFacts, check_image, inspect_video, sniff
 from videogen_api.routes import error_responses
 from videogen_api.schemas import GenerateResponse, ImageToVideoForm, TextToVideoRequest, VideoToVideoForm
-from videogen_api.videojobs import state_of
 from videogen_common.names import videojob_name_to_job_id
+from videogen_common.resources.videojob import Mode
 
 router = APIRouter(prefix="/api/v1/generate", tags=["generate"], dependencies=[ApiKeyRequired])
 
@@ -27,10 +27,9 @@ _ACCEPTED_TYPES: dict[MediaKind, str] = {"image": "a JPEG or PNG image", "video"
 def _respond(admitted: Admitted, response: Response) -> GenerateResponse:
     if not admitted.created:
         response.headers["Idempotent-Replayed"] = "true"
-    name = admitted.videojob["metadata"]["name"]
     return GenerateResponse(
-        job_id=videojob_name_to_job_id(name),
-        status=state_of(admitted.videojob),
+        job_id=videojob_name_to_job_id(admitted.videojob.name),
+        status=admitted.videojob.status.current_state,
         message=_STARTED if admitted.created else "Job already submitted with this Idempotency-Key",
     )
 
@@ -45,7 +44,7 @@ def text_to_video(
 ) -> GenerateResponse:
     """Generate a video from a text prompt."""
     submission = Submission(
-        mode="text-to-video",
+        mode=Mode.TEXT_TO_VIDEO,
         parameters=request.model_dump(exclude={"model"}),
         model=request.model,
         idempotency_key=idempotency_key,
@@ -63,8 +62,8 @@ def image_to_video(
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> GenerateResponse:
     """Generate a video from an input image and an optional prompt."""
-    upload = _checked_upload(services, "image-to-video", "image", image)
-    submission = Submission("image-to-video", form.model_dump(exclude={"model"}), form.model, idempotency_key)
+    upload = _checked_upload(services, Mode.IMAGE_TO_VIDEO, "image", image)
+    submission = Submission(Mode.IMAGE_TO_VIDEO, form.model_dump(exclude={"model"}), form.model, idempotency_key)
     return _respond(services.admission.submit(submission, upload), response)
 
 
@@ -78,12 +77,12 @@ def video_to_video(
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> GenerateResponse:
     """Transform an input video following a prompt."""
-    upload = _checked_upload(services, "video-to-video", "video", video)
-    submission = Submission("video-to-video", form.model_dump(exclude={"model"}), form.model, idempotency_key)
+    upload = _checked_upload(services, Mode.VIDEO_TO_VIDEO, "video", video)
+    submission = Submission(Mode.VIDEO_TO_VIDEO, form.model_dump(exclude={"model"}), form.model, idempotency_key)
     return _respond(services.admission.submit(submission, upload), response)
 
 
-def _checked_upload(services: ServicesDep, mode: str, field: MediaKind, file: UploadFile) -> Upload:
+def _checked_upload(services: ServicesDep, mode: Mode, field: MediaKind, file: UploadFile) -> Upload:
     """Size, magic bytes and a decode check, all before anything is stored; the outcome is counted."""
     try:
         upload = _check(services, field, file)

@@ -19,11 +19,13 @@ from starlette.concurrency import run_in_threadpool
 from videogen_api.cache import VideoJobCache
 from videogen_api.deps import ApiKeyRequired, JobCacheDep, KubeDep, ServicesDep
 from videogen_api.errors import bad_request, not_found
-from videogen_api.kube import Kube, KubeObject
+from videogen_api.kube import Kube
 from videogen_api.routes import error_responses
-from videogen_api.schemas import JobListResponse, JobResponse, JobState
-from videogen_api.videojobs import TERMINAL_STATES, state_of, videojob_to_job
+from videogen_api.schemas import JobListResponse, JobResponse
+from videogen_api.videojobs import videojob_to_job
 from videogen_common.names import is_job_id, is_videojob_name, job_id_to_videojob_name
+from videogen_common.resources.objects import VideoJob
+from videogen_common.resources.videojob_status import State
 
 router = APIRouter(prefix="/api/v1", tags=["jobs"], dependencies=[ApiKeyRequired])
 
@@ -34,7 +36,7 @@ def _output_url(request: Request) -> Callable[[str], str]:
     return lambda filename: str(request.url_for("get_output", filename=filename))
 
 
-def _videojob(kube: Kube, job_id: str) -> KubeObject:
+def _videojob(kube: Kube, job_id: str) -> VideoJob:
     """The VideoJob as the apiserver has it now."""
     # A malformed id cannot name a VideoJob: the same 404 as an unknown one, and no apiserver call.
     videojob = kube.get_videojob(job_id_to_videojob_name(job_id)) if is_job_id(job_id) else None
@@ -43,7 +45,7 @@ def _videojob(kube: Kube, job_id: str) -> KubeObject:
     return videojob
 
 
-async def _cached_videojob(cache: VideoJobCache, kube: Kube, job_id: str) -> KubeObject:
+async def _cached_videojob(cache: VideoJobCache, kube: Kube, job_id: str) -> VideoJob:
     if is_job_id(job_id) and (videojob := cache.get(job_id_to_videojob_name(job_id))) is not None:
         return videojob
     return await run_in_threadpool(_videojob, kube, job_id)
@@ -65,13 +67,13 @@ async def get_job(job_id: str, services: ServicesDep, request: Request) -> JobRe
 def cancel_job(job_id: str, kube: KubeDep, cache: JobCacheDep, request: Request, response: Response) -> JobResponse:
     """Cancel the job: sets the VideoJob's spec.cancel, and the operator stops the run. The record stays."""
     videojob = _videojob(kube, job_id)
-    state = state_of(videojob)
-    if state == "cancelled" or videojob["spec"].get("cancel"):
+    state = videojob.status.current_state
+    if state == State.CANCELLED or videojob.spec.cancel:
         response.status_code = 200
         return videojob_to_job(videojob, _output_url(request))
-    if state in TERMINAL_STATES:
+    if state.terminal:
         raise bad_request(f"job {job_id} is already {state}; there is nothing to cancel")
-    patched = kube.merge_patch_videojob(videojob["metadata"]["name"], {"spec": {"cancel": True}})
+    patched = kube.cancel_videojob(videojob.name)
     if patched is None:
         raise not_found(f"No job with id {job_id!r}")
     # A GET on this replica must now show cancel_requested, even before the watch delivers the change.
@@ -79,11 +81,11 @@ def cancel_job(job_id: str, kube: KubeDep, cache: JobCacheDep, request: Request,
     return videojob_to_job(patched, _output_url(request))
 
 
-def _sort_key(videojob: KubeObject) -> tuple[str, str]:
-    return (videojob["metadata"]["creationTimestamp"], videojob["metadata"]["name"])
+def _sort_key(videojob: VideoJob) -> tuple[str, str]:
+    return (videojob.metadata.creation_timestamp or "", videojob.name)
 
 
-def _encode_cursor(videojob: KubeObject) -> str:
+def _encode_cursor(videojob: VideoJob) -> str:
     created, name = _sort_key(videojob)
     return base64.urlsafe_b64encode(f"{created}|{name}".encode()).decode()
 
@@ -101,7 +103,7 @@ async def list_jobs(
     kube: KubeDep,
     cache: JobCacheDep,
     request: Request,
-    status: Annotated[JobState | None, Query(description="Only jobs in this state.")] = None,
+    status: Annotated[State | None, Query(description="Only jobs in this state.")] = None,
     limit: Annotated[int, Query(ge=1, le=_MAX_PAGE, description="Jobs per page.")] = 50,
     cursor: Annotated[str | None, Query(description="next_cursor of the previous page.")] = None,
 ) -> JobListResponse:
@@ -110,9 +112,9 @@ async def list_jobs(
     # From the cache once synced: as fresh as the watch (milliseconds behind), not read-your-writes like GET job.
     cached = cache.snapshot()
     listed = cached if cached is not None else await run_in_threadpool(kube.list_videojobs)
-    videojobs = [vj for vj in listed if is_videojob_name(vj["metadata"]["name"])]
+    videojobs = [vj for vj in listed if is_videojob_name(vj.name)]
     if status is not None:
-        videojobs = [vj for vj in videojobs if state_of(vj) == status]
+        videojobs = [vj for vj in videojobs if vj.status.current_state == status]
     videojobs.sort(key=_sort_key, reverse=True)
     if cursor is not None:
         after = _decode_cursor(cursor)

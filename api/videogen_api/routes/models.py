@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from videogen_api.crd import repo_id_problem
 from videogen_api.deps import ApiKeyRequired, KubeDep, SettingsDep
 from videogen_api.errors import bad_request
 from videogen_api.gate import accepts_body, json_body
+from videogen_api.references import repo_id_problem
 from videogen_api.routes import error_responses
 from videogen_api.schemas import (
     ModelDownloadRequest,
@@ -16,7 +16,10 @@ from videogen_api.schemas import (
     ModelInfoResponse,
     ModelsResponse,
 )
-from videogen_api.videomodels import ensure_videomodel, find_videomodel, model_entry, state_of
+from videogen_api.videomodels import ensure_videomodel, lookup_videomodel, model_entry
+from videogen_common.model_choice import allowlist_problem
+from videogen_common.resources.videojob import Mode
+from videogen_common.resources.videomodel import ModelState
 
 router = APIRouter(prefix="/api/v1", tags=["models"], dependencies=[ApiKeyRequired])
 
@@ -40,26 +43,30 @@ def download_model(request: ModelDownloadRequest, kube: KubeDep, settings: Setti
     """Create (or reuse) the VideoModel for a Hugging Face repo id; the operator downloads it into the cache."""
     if (problem := repo_id_problem(request.model_id)) is not None:
         raise bad_request(problem)
-    if settings.model_allowlist and request.model_id not in settings.model_allowlist:
-        raise bad_request(f"model_id {request.model_id!r} is not allowed here; use one of: "
-                          + ", ".join(settings.model_allowlist))  # fmt: skip
+    # The operator's own allow-list check: a model it would refuse to run is not worth downloading.
+    if (problem := allowlist_problem(request.model_id, settings.model_policy())) is not None:
+        raise bad_request(problem)
     videomodel, created = ensure_videomodel(kube, request.model_id)
-    state = state_of(videomodel)
-    message = "Model download started" if created or state != "Ready" else "Model already downloaded"
+    ready = videomodel.status.state == ModelState.READY
+    message = "Model download started" if created or not ready else "Model already downloaded"
     return ModelDownloadResponse(message=message, model_id=request.model_id)
 
 
 @router.get("/model/info", response_model=ModelInfoResponse, responses=error_responses(401, 500))
 def model_info(kube: KubeDep, settings: SettingsDep) -> ModelInfoResponse:
     """The text-to-video default model; without one configured, the operator's default (name "default")."""
-    reference = settings.default_model("text-to-video")
-    videomodel = find_videomodel(kube, reference) if reference else None
-    spec = (videomodel or {}).get("spec", {})
-    status = (videomodel or {}).get("status") or {}
+    reference = settings.default_model(Mode.TEXT_TO_VIDEO)
+    videomodel = lookup_videomodel(kube, reference) if reference else None
+    if videomodel is None:
+        return ModelInfoResponse(
+            name=reference or "default", version="main", gpu_enabled=settings.gpu_enabled,
+            cache_dir=settings.model_cache_dir,
+        )  # fmt: skip
+    status = videomodel.status
     return ModelInfoResponse(
-        name=spec.get("repoId") or reference or "default",
-        version=status.get("resolvedRevision") or spec.get("revision") or "main",
+        name=videomodel.spec.repo_id,
+        version=status.resolved_revision or videomodel.spec.revision,
         gpu_enabled=settings.gpu_enabled,
-        cache_dir=status.get("path") or settings.model_cache_dir,
-        state=status.get("state"),
+        cache_dir=status.path or settings.model_cache_dir,
+        state=status.state,
     )
