@@ -119,7 +119,8 @@ def _ready(mode: Mode, wanted: str, chosen: VideoModel, policy: ModelPolicy) -> 
         message = f"model {wanted} ({pipeline}) runs {', '.join(status.modes)}, not {mode}; pick a model for {mode}"
         return ModelUnavailable(Reason.MODE_NOT_SUPPORTED, message, True, wanted, found=True)
     if status.path is None:
-        return ModelUnavailable(Reason.WAITING_FOR_MODEL, f"VideoModel {chosen.name} has no path yet", False, wanted)
+        message = f"VideoModel {chosen.name} has no path yet"
+        return ModelUnavailable(Reason.WAITING_FOR_MODEL, message, False, wanted, found=True)
     return ResolvedModel(chosen.spec.repo_id, status.path, status.resolved_revision, chosen.name)
 
 

@@ -49,8 +49,10 @@ class Resource(WireModel):
         return self.metadata.uid or ""
 
     def manifest(self) -> dict[str, Any]:
-        """The document to create: metadata and spec (the apiserver ignores a status on create)."""
-        return self.model_dump(by_alias=True, exclude_none=True, mode="json", exclude={"status"})
+        """The document to create: metadata and spec (the apiserver ignores a status on create; managedFields are
+        the apiserver's to write)."""
+        exclude: dict[str, Any] = {"status": True, "metadata": {"managed_fields"}}
+        return self.model_dump(by_alias=True, exclude_none=True, mode="json", exclude=exclude)
 
 
 class VideoJob(Resource):
