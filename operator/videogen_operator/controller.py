@@ -12,32 +12,35 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Final
 
 import kopf
 
+from videogen_common.model_choice import ModelUnavailable, ResolvedModel, resolve_model
+from videogen_common.resources.meta import API_VERSION, LABEL_VIDEOJOB_UID
+from videogen_common.resources.objects import VideoJob, VideoModel
+from videogen_common.resources.videojob_status import Reason, State, VideoJobStatus
+from videogen_common.resources.videomodel import ModelState
 from videogen_common.runner_contract import OutputLocation, ProgressLocation
 from videogen_common.s3 import S3Settings, make_client
-from videogen_operator import download_job, metrics, queueing, runner_job, s3_objects, videojob_status
+from videogen_operator import download_job, metrics, naming, queueing, runner_job, s3_objects, videojob_status
 from videogen_operator.cluster_view import ClusterView, Doc, trimmed
 from videogen_operator.kube import Kube
-from videogen_operator.model_resolution import ModelUnavailable, resolve_model
-from videogen_operator.resources import API_VERSION, LABEL_VIDEOJOB_UID, VIDEOJOBS, VIDEOMODELS
+from videogen_operator.pod_building import scheduling_problem
 from videogen_operator.settings import OperatorSettings
 from videogen_operator.workers import Workers
 
 log = logging.getLogger(__name__)
 
 #: Events posted on the VideoJob when (state, reason) becomes one of these.
-EVENTS: dict[tuple[str, str], tuple[str, str]] = {
-    ("pending", "Queued"): ("Normal", "Queued"),
-    ("pending", "WaitingForModel"): ("Normal", "WaitingForModel"),
-    ("pending", "JobCreated"): ("Normal", "Created"),
-    ("processing", "Running"): ("Normal", "Started"),
-    ("completed", "Succeeded"): ("Normal", "Completed"),
-    ("cancelled", "Cancelled"): ("Normal", "Cancelled"),
+EVENTS: Final[dict[tuple[State, Reason], tuple[str, str]]] = {
+    (State.PENDING, Reason.QUEUED): ("Normal", "Queued"),
+    (State.PENDING, Reason.WAITING_FOR_MODEL): ("Normal", "WaitingForModel"),
+    (State.PENDING, Reason.JOB_CREATED): ("Normal", "Created"),
+    (State.PROCESSING, Reason.RUNNING): ("Normal", "Started"),
+    (State.COMPLETED, Reason.SUCCEEDED): ("Normal", "Completed"),
+    (State.CANCELLED, Reason.CANCELLED): ("Normal", "Cancelled"),
 }
 
 
@@ -45,17 +48,12 @@ EVENTS: dict[tuple[str, str], tuple[str, str]] = {
 CREATED_TRUST_SECONDS = 30.0
 
 
-def now_rfc3339() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _ref(kind: str, body: Mapping[str, Any]) -> kopf.Body:
+def _ref(owner: VideoJob | VideoModel) -> kopf.Body:
     """What kopf.event needs to name the object the Event is about."""
-    meta = body["metadata"]
     raw: kopf.RawBody = {
         "apiVersion": API_VERSION,
-        "kind": kind,
-        "metadata": {"name": meta["name"], "namespace": meta["namespace"], "uid": meta["uid"]},
+        "kind": owner.kind,
+        "metadata": {"name": owner.name, "namespace": owner.namespace, "uid": owner.uid},
     }
     return kopf.Body(raw)
 
@@ -67,6 +65,7 @@ class Controller:
         self._s3: Any = None
         self._s3_lock = threading.Lock()
         self.kube = kube
+        self.model_policy = settings.model_policy()
         self.view = ClusterView()
         settle = settings.settle_seconds
         self.videojob_workers = Workers("videojob", self.reconcile_videojob, self._error, settle)
@@ -78,12 +77,17 @@ class Controller:
         # derive (pydantic models, time parsing, hashing) that re-deriving them on every status look showed up.
         self._locations: dict[str, tuple[OutputLocation, ProgressLocation]] = {}
         # The (generation, status) each open VideoJob got from this process's last status write.
-        self._written: dict[str, tuple[int, dict[str, Any]]] = {}
+        self._written: dict[str, tuple[int, VideoJobStatus]] = {}
 
-    def videojob_changed(self, uid: str, generation: Any, status: Any) -> None:
-        """A VideoJob watch event: start its worker, or wake it, unless the event only echoes our own status write
-        (each write comes back as an event, and reconciling it again would find nothing to do)."""
-        if self._written.get(uid) != (generation, status) or not self.videojob_workers.running(uid):
+    def videojob_changed(self, uid: str) -> None:
+        """A VideoJob watch event (already in the view): start its worker, or wake it, unless the event only echoes
+        our own status write (each write comes back as an event, and reconciling it again would find nothing to do).
+        A VideoJob the view skipped (it does not parse) gets no worker."""
+        videojob = self.view.videojob(uid)
+        if videojob is None:
+            return
+        echo = (self._generation(videojob), videojob.status)
+        if self._written.get(uid) != echo or not self.videojob_workers.running(uid):
             self.videojob_workers.ensure(uid)
 
     def forget_videojob(self, uid: str) -> None:
@@ -102,16 +106,19 @@ class Controller:
                 self._s3 = make_client(self.s3_settings)
             return self._s3
 
-    def _locations_of(self, videojob: Doc) -> tuple[OutputLocation, ProgressLocation]:
-        uid = videojob["metadata"]["uid"]
-        found = self._locations.get(uid)
+    def _locations_of(self, videojob: VideoJob) -> tuple[OutputLocation, ProgressLocation]:
+        found = self._locations.get(videojob.uid)
         if found is None:
             found = (
-                runner_job.output_location(videojob, self.settings),
-                runner_job.progress_location(videojob, self.settings),
+                naming.output_location(videojob, self.settings),
+                naming.progress_location(videojob, self.settings),
             )
-            self._locations[uid] = found
+            self._locations[videojob.uid] = found
         return found
+
+    @staticmethod
+    def _generation(owner: VideoJob | VideoModel) -> int:
+        return owner.metadata.generation or 1
 
     @staticmethod
     def _error(kind: str) -> None:
@@ -123,25 +130,26 @@ class Controller:
         videojob = self.view.videojob(uid)
         if videojob is None:
             return None
-        status = videojob.get("status") or {}
-        if status.get("state") in videojob_status.FINAL_STATES:
+        status = videojob.status
+        if status.current_state.terminal:
             self._locations.pop(uid, None)
             self._written.pop(uid, None)
             return None
         job = self.view.job(uid)
         if job is not None:
             self._created.pop(uid, None)
-        if videojob["spec"].get("cancel"):
+        if videojob.spec.cancel:
             return await self._cancel(videojob, job)
         if job is None and time.monotonic() - self._created.get(uid, -CREATED_TRUST_SECONDS) < CREATED_TRUST_SECONDS:
             # Created by this process moments ago; the Job's watch event (which wakes this worker) is on its way.
             return self.settings.poll_seconds
-        if job is None and status.get("jobName"):
+        if job is None and status.job_name:
             # Created earlier: either the index has not caught up, or someone deleted the Job before it finished.
-            found = await self.kube.read_job(videojob["metadata"]["namespace"], status["jobName"])
+            found = await self.kube.read_job(videojob.namespace, status.job_name)
             if found is None:
                 summary = videojob_status.failed(
-                    "JobDeleted", f"the Job {status['jobName']} was deleted before it finished; create a new VideoJob"
+                    Reason.JOB_DELETED,
+                    f"the Job {status.job_name} was deleted before it finished; create a new VideoJob",
                 )
                 await self._write(videojob, summary)
                 return None
@@ -150,13 +158,13 @@ class Controller:
             return await self._admit(videojob)
         return await self._observe(videojob, job)
 
-    async def _admit(self, videojob: Doc) -> float | None:
+    async def _admit(self, videojob: VideoJob) -> float | None:
         """No Job yet: wait for the model, then for a place under the cap, then create the Job."""
-        meta = videojob["metadata"]
-        if (problem := runner_job.scheduling_problem(videojob["spec"], self.settings)) is not None:
-            await self._write(videojob, videojob_status.failed("SchedulingNotAllowed", problem))
+        uid = videojob.uid
+        if (problem := scheduling_problem(videojob.spec.scheduling, self.settings)) is not None:
+            await self._write(videojob, videojob_status.failed(Reason.SCHEDULING_NOT_ALLOWED, problem))
             return None
-        model = resolve_model(videojob["spec"], self.view.videomodels(meta["namespace"]), self.settings)
+        model = self._model(videojob)
         if isinstance(model, ModelUnavailable):
             if model.permanent:
                 await self._write(videojob, videojob_status.failed(model.reason, model.message))
@@ -168,12 +176,12 @@ class Controller:
             # Decide and reserve without awaiting anything, so no other worker decides on the same free place.
             waiting = self._waiting()
             running = self._running()
-            if meta["uid"] not in {e.uid for e in queueing.admitted(waiting, running, cap)}:
-                position = queueing.queue_position(waiting, meta["uid"]) or 1
+            if uid not in {e.uid for e in queueing.admitted(waiting, running, cap)}:
+                position = queueing.queue_position(waiting, uid) or 1
                 message = f"waiting for a free place: {running} of {cap} generation Jobs run; {position - 1} ahead"
-                await self._write(videojob, videojob_status.pending("Queued", message))
+                await self._write(videojob, videojob_status.pending(Reason.QUEUED, message))
                 return self.settings.poll_seconds * 5
-        self._created[meta["uid"]] = time.monotonic()
+        self._created[uid] = time.monotonic()
         body = runner_job.desired_job(
             videojob,
             model,
@@ -185,10 +193,10 @@ class Controller:
         try:
             created = await self.kube.create_job(body)
         except Exception:
-            self._created.pop(meta["uid"], None)
+            self._created.pop(uid, None)
             raise
         if created:
-            waited = datetime.now(UTC) - runner_job.parse_time(meta["creationTimestamp"])
+            waited = datetime.now(UTC) - naming.created_at(videojob)
             metrics.JOB_CREATION_SECONDS.observe(max(0.0, waited.total_seconds()))
         # What the Job's first watch event will summarize to as well, so that event writes nothing more.
         summary = videojob_status.summarize(
@@ -211,42 +219,44 @@ class Controller:
                 running.add(owner_uid)
         return len(running)
 
+    def _model(self, videojob: VideoJob) -> ResolvedModel | ModelUnavailable:
+        return resolve_model(
+            videojob.spec.mode, videojob.spec.model, self.view.videomodels(videojob.namespace), self.model_policy
+        )
+
     def _waiting(self) -> list[queueing.QueueEntry]:
         """Open VideoJobs with a Ready model and no Job: the queue the cap admits from."""
         entries = []
         for vj in self.view.videojobs():
-            meta, spec, status = vj["metadata"], vj["spec"], vj.get("status") or {}
-            uid = meta["uid"]
+            uid = vj.uid
             if (
-                spec.get("cancel")
-                or status.get("state") in videojob_status.FINAL_STATES
-                or status.get("jobName")
+                vj.spec.cancel
+                or vj.status.current_state.terminal
+                or vj.status.job_name
                 or uid in self._created
                 or self.view.job(uid) is not None
                 or runner_job.queue_name(vj, self.settings) is not None
-                or runner_job.scheduling_problem(spec, self.settings) is not None
+                or scheduling_problem(vj.spec.scheduling, self.settings) is not None
+                or isinstance(self._model(vj), ModelUnavailable)
             ):
-                continue
-            model = resolve_model(spec, self.view.videomodels(meta["namespace"]), self.settings)
-            if isinstance(model, ModelUnavailable):
                 continue
             entries.append(
                 queueing.QueueEntry(
                     uid=uid,
-                    namespace=meta["namespace"],
-                    name=meta["name"],
-                    priority=int(spec.get("priority", 0)),
-                    created=str(meta["creationTimestamp"]),
+                    namespace=vj.namespace,
+                    name=vj.name,
+                    priority=vj.spec.priority,
+                    created=vj.metadata.creation_timestamp or "",
                 )
             )
         return entries
 
     def queued_count(self) -> int:
-        return sum(1 for vj in self.view.videojobs() if (vj.get("status") or {}).get("reason") == "Queued")
+        return sum(1 for vj in self.view.videojobs() if vj.status.reason == Reason.QUEUED)
 
-    async def _observe(self, videojob: Doc, job: Doc) -> float | None:
+    async def _observe(self, videojob: VideoJob, job: Doc) -> float | None:
         """The Job exists: mirror it, its pods and the runner's progress into the status."""
-        uid = videojob["metadata"]["uid"]
+        uid = videojob.uid
         pods = self.view.pods(uid)
         progress = None
         finished = any(c.get("status") == "True" for c in job.get("status", {}).get("conditions") or [])
@@ -255,7 +265,7 @@ class Controller:
             progress = await asyncio.to_thread(lambda: s3_objects.read_progress(self.s3(), progress_at))
         summary = videojob_status.summarize(videojob, job, pods, progress, output)
         await self._write(videojob, summary)
-        if summary["state"] in videojob_status.FINAL_STATES:
+        if summary.current_state.terminal:
             # A place under the cap is free: let the queue move now rather than at its next poll.
             self.videojob_workers.wake_all()
             return None
@@ -265,16 +275,13 @@ class Controller:
         # hundreds of waiting VideoJobs every few seconds would only burn the CPU new VideoJobs need.
         return self.settings.resync_seconds
 
-    async def _cancel(self, videojob: Doc, job: Doc | None) -> float | None:
+    async def _cancel(self, videojob: VideoJob, job: Doc | None) -> float | None:
         """Delete the Job, wait for its pods to go, remove anything uploaded, then say cancelled."""
-        meta = videojob["metadata"]
-        uid = meta["uid"]
+        uid = videojob.uid
         if job is not None and not job["metadata"].get("deletionTimestamp"):
-            await self.kube.delete_job(meta["namespace"], job["metadata"]["name"])
+            await self.kube.delete_job(videojob.namespace, job["metadata"]["name"])
         if job is not None or self.view.pods(uid):
-            current = (videojob.get("status") or {}).get("state") or "pending"
-            summary = {"state": current, "reason": "Cancelling", "message": "deleting the Job and its pods"}
-            await self._write(videojob, summary)
+            await self._write(videojob, videojob_status.cancelling(videojob.status.current_state))
             return self.settings.poll_seconds
         self._created.pop(uid, None)
         output, progress_at = self._locations_of(videojob)
@@ -283,28 +290,26 @@ class Controller:
         self.videojob_workers.wake_all()
         return None
 
-    async def _write(self, videojob: Doc, summary: dict[str, Any]) -> None:
+    async def _write(self, videojob: VideoJob, summary: VideoJobStatus) -> None:
         """Write the status if it changed, and post an Event when the state or reason moved somewhere notable."""
-        meta = videojob["metadata"]
-        current = videojob.get("status") or {}
-        generation = int(meta.get("generation", 1))
-        new = videojob_status.next_status(current, summary, generation, now_rfc3339())
+        current = videojob.status
+        generation = self._generation(videojob)
+        new = videojob_status.next_status(current, summary, generation, naming.now_rfc3339())
         patch = videojob_status.status_patch(current, new)
         if patch is None:
             return
-        if not await self.kube.patch_status(VIDEOJOBS, meta["namespace"], meta["name"], patch):
+        if not await self.kube.patch_status(videojob, patch):
             return
         # Our own later reads must not act on the old status before the watch delivers the new one.
-        videojob["status"] = new
-        self._written[meta["uid"]] = (generation, new)
-        moved = (current.get("state"), current.get("reason")) != (new["state"], new.get("reason"))
-        if not moved:
+        videojob.status = new
+        self._written[videojob.uid] = (generation, new)
+        if (current.state, current.reason) == (new.state, new.reason):
             return
-        if new["state"] == "failed":
-            kopf.event(_ref("VideoJob", videojob), type="Warning", reason="Failed", message=new.get("message", ""))
-        elif (event := EVENTS.get((new["state"], new.get("reason", "")))) is not None:
-            message = f"created Job {new['jobName']}" if event[1] == "Created" else new.get("message", "")
-            kopf.event(_ref("VideoJob", videojob), type=event[0], reason=event[1], message=message)
+        if new.state == State.FAILED:
+            kopf.event(_ref(videojob), type="Warning", reason="Failed", message=new.message or "")
+        elif new.state is not None and new.reason is not None and (event := EVENTS.get((new.state, new.reason))):
+            message = f"created Job {new.job_name}" if event[1] == "Created" else new.message or ""
+            kopf.event(_ref(videojob), type=event[0], reason=event[1], message=message)
 
     # --- VideoModel ---------------------------------------------------------------------------------------
 
@@ -312,29 +317,28 @@ class Controller:
         videomodel = self.view.videomodel(uid)
         if videomodel is None:
             return None
-        status = videomodel.get("status") or {}
-        if status.get("state") in download_job.FINAL_STATES:
+        status = videomodel.status
+        if status.state is not None and status.state.terminal:
             return None
         job = self.view.job(uid)
         if job is None:
             body = download_job.desired_download_job(videomodel, self.settings)
             if await self.kube.create_job(body):
                 kopf.event(
-                    _ref("VideoModel", videomodel),
+                    _ref(videomodel),
                     type="Normal",
                     reason="Downloading",
-                    message=f"created Job {body['metadata']['name']}",
+                    message=f"created Job {naming.download_job_name(videomodel)}",
                 )
         fields = download_job.summarize_download(job, self.view.pods(uid))
-        meta = videomodel["metadata"]
-        new = download_job.model_status(status, fields, int(meta.get("generation", 1)), now_rfc3339())
-        patch = {k: v for k, v in new.items() if status.get(k) != v}
-        if patch and await self.kube.patch_status(VIDEOMODELS, meta["namespace"], meta["name"], patch):
-            videomodel["status"] = {**status, **new}
-            if status.get("state") != new.get("state") and new.get("state") in download_job.FINAL_STATES:
-                kind = "Normal" if new["state"] == download_job.READY else "Warning"
-                kopf.event(_ref("VideoModel", videomodel), type=kind, reason=new["state"], message=fields["message"])
-        if fields["state"] in download_job.FINAL_STATES:
+        new = download_job.model_status(status, fields, self._generation(videomodel), naming.now_rfc3339())
+        patch = download_job.status_patch(status, new)
+        if patch and await self.kube.patch_status(videomodel, patch):
+            videomodel.status = new
+            if status.state != new.state and new.state is not None and new.state.terminal:
+                kind = "Normal" if new.state == ModelState.READY else "Warning"
+                kopf.event(_ref(videomodel), type=kind, reason=new.state, message=fields.message or "")
+        if fields.state is not None and fields.state.terminal:
             # VideoJobs waiting for this model can go now.
             self.videojob_workers.wake_all()
             return None

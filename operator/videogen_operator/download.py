@@ -1,12 +1,9 @@
 """The download pod's entrypoint: one VideoModel's weights into the model cache with huggingface_hub.
 
-Run as ``python -m videogen_operator.download`` in the download Job (settings come from the environment the
-operator writes into the pod). Only safetensors, JSON configs and tokenizer files are fetched, never pickles. The
-result (path, commit, size, file count, pipeline class, family, modes) goes to the termination message as JSON,
-where the operator reads it into the VideoModel status.
-
-Exit codes: 0 ready; 10 the repo, revision or its contents are unusable (never retried); 12 anything else
-(network, disk: retried by the Job).
+Run as ``python -m videogen_operator.download`` in the download Job. It reads its DownloadInput from the
+environment and leaves a DownloadResult as its termination message (``videogen_common.download_contract``), which
+the operator turns into the VideoModel status. Only safetensors, JSON configs and tokenizer files are fetched,
+never pickles.
 """
 
 from __future__ import annotations
@@ -15,9 +12,12 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import NoReturn
 
-from videogen_common.runner_contract import MODEL_MODES, ExitCode
+from videogen_common.download_contract import INPUT_ENV, DownloadInput, DownloadOutcome, DownloadResult, Snapshot
+from videogen_common.families import model_pipeline
+from videogen_common.runner_contract import ExitCode
+from videogen_common.termination import TERMINATION_LOG, TERMINATION_LOG_ENV
 
 ALLOW_PATTERNS = [
     "*.safetensors",
@@ -31,46 +31,34 @@ ALLOW_PATTERNS = [
     "vocab*",
 ]
 IGNORE_PATTERNS = ["*.bin", "*.pt", "*.pth", "*.ckpt", "*.pkl", "*.pickle", "*.msgpack", "*.h5", "*.onnx*"]
-TERMINATION_LOG = os.environ.get("VIDEOGEN_TERMINATION_LOG", "/dev/termination-log")
 
 
-def family_of(pipeline_class: str) -> str | None:
-    """The CRD's family for a diffusers pipeline class."""
-    if pipeline_class.startswith("Wan"):
-        return "wan"
-    if pipeline_class.startswith("LTX"):
-        return "ltx"
-    return None
-
-
-def describe(folder: Path, family: str | None) -> dict[str, Any]:
+def describe(folder: Path, request: DownloadInput) -> Snapshot:
     """What the VideoModel status shows about a downloaded snapshot folder; raises ValueError if it is unusable."""
     index = folder / "model_index.json"
     if not index.is_file():
         raise ValueError(f"{folder.name} has no model_index.json: not a diffusers pipeline repo")
-    pipeline_class = str(json.loads(index.read_text()).get("_class_name", ""))
-    if pipeline_class not in MODEL_MODES:
-        known = ", ".join(sorted(MODEL_MODES))
-        raise ValueError(f"pipeline class {pipeline_class or '(none)'} is not one the runner runs ({known})")
+    # UnknownPipelineError (a ValueError) names the classes the runner runs.
+    pipeline = model_pipeline(str(json.loads(index.read_text()).get("_class_name", "")))
     files = [p for p in folder.rglob("*") if p.is_file()]
-    return {
-        "path": str(folder),
-        "resolvedRevision": folder.name,
-        "sizeBytes": sum(p.stat().st_size for p in files),
-        "fileCount": len(files),
-        "pipelineClass": pipeline_class,
-        "family": family or family_of(pipeline_class),
-        "modes": list(MODEL_MODES[pipeline_class]),
-    }
+    return Snapshot(
+        path=str(folder),
+        resolved_revision=folder.name,
+        size_bytes=sum(p.stat().st_size for p in files),
+        file_count=len(files),
+        pipeline_class=pipeline.class_name,
+        family=request.family or pipeline.family.name,
+        modes=list(pipeline.modes),
+    )
 
 
-def download(repo_id: str, revision: str, cache_dir: str) -> Path:
+def download(request: DownloadInput) -> Path:
     from huggingface_hub import snapshot_download
 
     path = snapshot_download(
-        repo_id,
-        revision=revision,
-        cache_dir=cache_dir,
+        request.repo_id,
+        revision=request.revision,
+        cache_dir=request.cache_dir,
         allow_patterns=ALLOW_PATTERNS,
         ignore_patterns=IGNORE_PATTERNS,
         token=os.environ.get("HF_TOKEN") or None,
@@ -78,28 +66,29 @@ def download(repo_id: str, revision: str, cache_dir: str) -> Path:
     return Path(path)
 
 
-def _finish(code: ExitCode, doc: dict[str, Any]) -> None:
-    text = json.dumps(doc, separators=(",", ":"))
-    Path(TERMINATION_LOG).write_text(text[:4096])
+def fetch(request: DownloadInput) -> tuple[ExitCode, DownloadResult]:
+    """Download and describe the snapshot: the exit code and the result to leave behind."""
+    from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError, RevisionNotFoundError
+
+    where = f"{request.repo_id}@{request.revision}"
+    try:
+        snapshot = describe(download(request), request)
+    except (RepositoryNotFoundError, RevisionNotFoundError, GatedRepoError, ValueError) as err:
+        return ExitCode.INVALID_INPUT, DownloadResult(reason=DownloadOutcome.INVALID_MODEL, message=f"{where}: {err}")
+    except Exception as err:
+        return ExitCode.TRANSIENT, DownloadResult(reason=DownloadOutcome.DOWNLOAD_FAILED, message=f"{where}: {err}")
+    return ExitCode.SUCCEEDED, DownloadResult(reason=DownloadOutcome.READY, snapshot=snapshot)
+
+
+def finish(code: ExitCode, result: DownloadResult) -> NoReturn:
+    text = result.to_termination_message()
+    Path(os.environ.get(TERMINATION_LOG_ENV, TERMINATION_LOG)).write_text(text)
     print(text, flush=True)
     sys.exit(int(code))
 
 
 def main() -> None:
-    from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError, RevisionNotFoundError
-
-    repo_id = os.environ["VIDEOGEN_DOWNLOAD_REPO_ID"]
-    revision = os.environ.get("VIDEOGEN_DOWNLOAD_REVISION", "main")
-    cache_dir = os.environ["VIDEOGEN_DOWNLOAD_CACHE_DIR"]
-    family = os.environ.get("VIDEOGEN_DOWNLOAD_FAMILY") or None
-    try:
-        folder = download(repo_id, revision, cache_dir)
-        result = describe(folder, family)
-    except (RepositoryNotFoundError, RevisionNotFoundError, GatedRepoError, ValueError) as err:
-        _finish(ExitCode.INVALID_INPUT, {"reason": "InvalidModel", "message": f"{repo_id}@{revision}: {err}"})
-    except Exception as err:
-        _finish(ExitCode.TRANSIENT, {"reason": "DownloadFailed", "message": f"{repo_id}@{revision}: {err}"})
-    _finish(ExitCode.SUCCEEDED, {"reason": "Ready", **result})
+    finish(*fetch(DownloadInput.model_validate_json(os.environ[INPUT_ENV])))
 
 
 if __name__ == "__main__":

@@ -18,24 +18,23 @@ from typing import Any
 import kopf
 from prometheus_client import start_http_server
 
-from videogen_common.s3 import S3Settings
-from videogen_operator import metrics
-from videogen_operator.cluster_view import trimmed, without_managed_fields
-from videogen_operator.controller import Controller
-from videogen_operator.kube import CONCURRENCY, Kube, load_config
-from videogen_operator.resources import (
+from videogen_common.resources.meta import (
     GROUP,
     LABEL_MANAGED_BY,
     LABEL_VIDEOJOB_UID,
     LABEL_VIDEOMODEL_UID,
-    MANAGED_BY,
+    MANAGED_BY_OPERATOR,
     VERSION,
-    VIDEOJOBS,
-    VIDEOMODELS,
 )
+from videogen_common.resources.objects import VIDEOJOBS, VIDEOMODELS, VideoJob, VideoModel
+from videogen_common.s3 import S3Settings
+from videogen_operator import metrics
+from videogen_operator.cluster_view import parse, trimmed
+from videogen_operator.controller import Controller
+from videogen_operator.kube import CONCURRENCY, Kube, load_config
 from videogen_operator.settings import OperatorSettings
 
-OURS = {LABEL_MANAGED_BY: MANAGED_BY}
+OURS = {LABEL_MANAGED_BY: MANAGED_BY_OPERATOR}
 
 
 class NoDiffBase(kopf.DiffBaseStorage):
@@ -79,14 +78,17 @@ async def stop_workers(memo: kopf.Memo, **_: Any) -> None:
 
 
 @kopf.index(GROUP, VERSION, VIDEOJOBS)
-async def videojobs_by_uid(body: kopf.Body, uid: str, **_: Any) -> dict[str, Any]:
-    return {uid: without_managed_fields(body)}
+async def videojobs_by_uid(body: kopf.Body, uid: str, **_: Any) -> dict[str, VideoJob]:
+    videojob = parse(VideoJob, body)
+    return {uid: videojob} if videojob is not None else {}
 
 
 @kopf.index(GROUP, VERSION, VIDEOMODELS)
-async def videomodels_by_key(body: kopf.Body, uid: str, namespace: str | None, **_: Any) -> dict[Any, Any]:
-    doc = without_managed_fields(body)
-    return {("uid", uid): doc, ("namespace", namespace): doc}
+async def videomodels_by_key(
+    body: kopf.Body, uid: str, namespace: str | None, **_: Any
+) -> dict[tuple[str, str | None], VideoModel]:
+    videomodel = parse(VideoModel, body)
+    return {("uid", uid): videomodel, ("namespace", namespace): videomodel} if videomodel is not None else {}
 
 
 @kopf.index("batch", "v1", "jobs", labels=OURS)
@@ -113,8 +115,7 @@ async def videojob_event(event: kopf.RawEvent, uid: str, memo: kopf.Memo, **kwar
     if event["type"] == "DELETED":
         controller.forget_videojob(uid)
         return
-    raw = event["object"]
-    controller.videojob_changed(uid, raw["metadata"].get("generation"), raw.get("status"))
+    controller.videojob_changed(uid)
 
 
 @kopf.on.event(GROUP, VERSION, VIDEOMODELS)

@@ -17,7 +17,8 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
 
-from videogen_operator.resources import GROUP, VERSION
+from videogen_common.resources.meta import GROUP, VERSION
+from videogen_common.resources.objects import VIDEOJOBS, VIDEOMODELS, VideoJob, VideoModel
 
 MERGE_PATCH = "application/merge-patch+json"
 
@@ -96,9 +97,10 @@ class Kube:
             if err.status != 404:
                 raise
 
-    async def patch_status(self, plural: str, namespace: str, name: str, status: dict[str, Any]) -> bool:
-        """Merge-patch the status subresource; False when the object is gone."""
-        path = _path("apis", GROUP, VERSION, "namespaces", namespace, plural, name, "status")
+    async def patch_status(self, owner: VideoJob | VideoModel, status: dict[str, Any]) -> bool:
+        """Merge-patch the status subresource with ``status`` (camelCase fields); False when the object is gone."""
+        plural = VIDEOJOBS if isinstance(owner, VideoJob) else VIDEOMODELS
+        path = _path("apis", GROUP, VERSION, "namespaces", owner.namespace, plural, owner.name, "status")
         try:
             await asyncio.to_thread(self._call, "PATCH", path, {"status": status}, MERGE_PATCH)
         except ApiException as err:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections import Counter as Tally
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
 
 from prometheus_client import Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import REGISTRY, Collector
+
+from videogen_common.resources.objects import VideoJob
+from videogen_common.resources.videojob_status import State
 
 JOB_CREATION_SECONDS = Histogram(
     "videogen_videojob_to_job_seconds",
@@ -24,15 +26,15 @@ for _kind in ("videojob", "videomodel"):
 class StateCollector(Collector):
     """Counts read from the operator's in-memory indexes at scrape time, so they are never stale."""
 
-    def __init__(self, videojobs: Callable[[], Iterable[dict[str, Any]]], queued: Callable[[], int]) -> None:
+    def __init__(self, videojobs: Callable[[], Iterable[VideoJob]], queued: Callable[[], int]) -> None:
         self._videojobs = videojobs
         self._queued = queued
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        by_state = Tally(str((vj.get("status") or {}).get("state") or "pending") for vj in self._videojobs())
+        by_state = Tally(vj.status.current_state for vj in self._videojobs())
         jobs = GaugeMetricFamily("videogen_videojobs", "VideoJobs by state.", labels=["state"])
-        for state in ("pending", "processing", "completed", "failed", "cancelled"):
-            jobs.add_metric([state], by_state.get(state, 0))
+        for state in State:
+            jobs.add_metric([state.value], by_state.get(state, 0))
         yield jobs
         yield GaugeMetricFamily("videogen_queue_length", "VideoJobs waiting in the queue.", value=self._queued())
 

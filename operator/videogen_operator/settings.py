@@ -1,18 +1,22 @@
 """The operator's settings: one pydantic-settings object read from ``VIDEOGEN_OPERATOR_*`` variables.
 
 Structured values (lists, dicts) are JSON in the environment, e.g.
-``VIDEOGEN_OPERATOR_NODE_SELECTOR='{"videogen.dev/pool": "gpu"}'``; ``null`` unsets an optional value.
+``VIDEOGEN_OPERATOR_NODE_SELECTOR='{"videogen.dev/pool": "gpu"}'``; ``null`` unsets an optional value. The model
+allow-list is comma-separated, as the API's is (``VIDEOGEN_OPERATOR_MODEL_ALLOWLIST=a/b,c/d``), so the chart passes
+both the same value.
 S3 connection settings are the shared ``VIDEOGEN_S3_*`` (:class:`videogen_common.s3.S3Settings`).
 """
 
 from __future__ import annotations
 
 from pathlib import PurePosixPath
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from videogen_common.model_choice import ModelPolicy
+from videogen_common.resources.videojob import Mode
 from videogen_common.runner_contract import RuntimeOptions
 
 GPU_TOLERATION: dict[str, Any] = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
@@ -81,7 +85,10 @@ class OperatorSettings(BaseSettings):
     #: Where the model cache is mounted (read-only) in generation pods and (read-write) in download pods.
     model_cache_mount_path: str = "/models"
     #: Model per mode when spec.model is empty (a VideoModel name or repo id).
-    default_models: dict[str, str] = Field(default_factory=dict)
+    default_models: dict[Mode, str] = Field(default_factory=dict)
+    #: Hugging Face repo ids a VideoJob may run (comma-separated); empty allows any. A VideoJob whose model is not
+    #: listed fails with reason ModelNotAllowed, whether it names the repo id or a VideoModel that downloads it.
+    model_allowlist: Annotated[list[str], NoDecode] = Field(default_factory=list)
     #: What a VideoJob does while its model is not Ready: wait (reason WaitingForModel) or fail at once.
     missing_model_policy: Literal["wait", "fail"] = "wait"
 
@@ -149,6 +156,14 @@ class OperatorSettings(BaseSettings):
     #: Seconds to connect to the API server.
     watch_connect_timeout: int = 30
 
+    @field_validator("model_allowlist", mode="before")
+    @classmethod
+    def _split_commas(cls, value: object) -> object:
+        # One string in the environment; a comma list, as the API reads its own allow-list.
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
     @field_validator("compile_cache_subpath")
     @classmethod
     def _relative_subpath(cls, value: str | None) -> str | None:
@@ -157,3 +172,7 @@ class OperatorSettings(BaseSettings):
         if value is not None and (not value or path.is_absolute() or ".." in path.parts):
             raise ValueError(f"must be a relative folder inside the model cache volume, without '..' (got {value!r})")
         return value
+
+    def model_policy(self) -> ModelPolicy:
+        """What :func:`videogen_common.model_choice.resolve_model` decides by: defaults, allow-list, missing models."""
+        return ModelPolicy(dict(self.default_models), tuple(self.model_allowlist), self.missing_model_policy)

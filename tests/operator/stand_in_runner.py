@@ -23,17 +23,18 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from videogen_common.resources.videojob import Mode
+from videogen_common.resources.videojob_status import Reason, UsedParameters
 from videogen_common.runner_contract import (
     INPUT_ENV,
-    TERMINATION_LOG_ENV,
     ExitCode,
     ProgressReport,
     ResultMetadata,
     RunnerInput,
     RunResult,
-    UsedParameters,
 )
 from videogen_common.s3 import S3Settings, make_client
+from videogen_common.termination import TERMINATION_LOG, TERMINATION_LOG_ENV
 
 
 def option(prompt: str, name: str, default: str | None = None) -> str | None:
@@ -51,7 +52,7 @@ def main() -> None:
     early = "upload_early" in prompt
     out = job.output
     uploaded: list[str] = []
-    termination = Path(os.environ.get(TERMINATION_LOG_ENV, "/dev/termination-log"))
+    termination = Path(os.environ.get(TERMINATION_LOG_ENV, TERMINATION_LOG))
 
     def finish(result: RunResult) -> None:
         termination.write_text(result.to_termination_message())
@@ -61,7 +62,7 @@ def main() -> None:
         if not early:
             for key in uploaded:
                 s3.delete_object(Bucket=out.bucket, Key=key)
-        finish(RunResult(exit_code=ExitCode.TERMINATED, reason="Terminated", message="terminated by SIGTERM"))
+        finish(RunResult(exit_code=ExitCode.TERMINATED, reason=Reason.TERMINATED, message="terminated by SIGTERM"))
 
     signal.signal(signal.SIGTERM, on_term)
 
@@ -80,7 +81,7 @@ def main() -> None:
         s3.put_object(Bucket=job.progress.bucket, Key=job.progress.key, Body=doc.to_json().encode())
 
     used = UsedParameters(
-        model=job.spec.model,
+        model=job.model.repo_id,
         revision=job.model.revision,
         pipeline="StandInPipeline",
         num_frames=job.spec.num_frames,
@@ -90,7 +91,7 @@ def main() -> None:
         seed=job.spec.seed if job.spec.seed >= 0 else 42,
         num_inference_steps=steps,
         guidance_scale=job.spec.guidance_scale,
-        strength=job.spec.strength if job.spec.mode == "video-to-video" else None,
+        strength=job.spec.strength if job.spec.mode == Mode.VIDEO_TO_VIDEO else None,
     )
 
     def upload() -> None:
@@ -136,8 +137,8 @@ def main() -> None:
     report("succeeded", steps)
     finish(
         RunResult(
-            exit_code=0,
-            reason="Succeeded",
+            exit_code=ExitCode.SUCCEEDED,
+            reason=Reason.SUCCEEDED,
             used=used,
             video_uri=out.uri(out.video_key),
             metadata_uri=out.uri(out.metadata_key),

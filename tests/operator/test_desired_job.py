@@ -9,8 +9,11 @@ import pytest
 
 from tests.operator.factories import MODEL, UID, videojob
 from videogen_common.names import is_output_filename
+from videogen_common.resources.videojob import Scheduling
 from videogen_common.runner_contract import ExitCode, RunnerInput
-from videogen_operator.runner_job import desired_job, output_file, scheduling_problem
+from videogen_operator.naming import output_file
+from videogen_operator.pod_building import scheduling_problem
+from videogen_operator.runner_job import desired_job
 from videogen_operator.settings import OperatorSettings
 
 
@@ -25,6 +28,10 @@ def runner(job: dict[str, Any]) -> dict[str, Any]:
 
 def env(job: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {e["name"]: e for e in runner(job)["env"]}
+
+
+def problem_with(scheduling: dict[str, Any], settings: OperatorSettings) -> str | None:
+    return scheduling_problem(Scheduling.model_validate(scheduling), settings)
 
 
 def test_job_is_named_after_the_videojob_and_owned_by_it() -> None:
@@ -150,9 +157,14 @@ def test_runner_input_carries_spec_model_and_output_per_the_contract() -> None:
     job = build(prompt="a red fox", seed=7)
     runner_input = RunnerInput.model_validate_json(env(job)["VIDEOGEN_RUNNER_INPUT"]["value"])
     assert runner_input.videojob.name == "cat" and runner_input.videojob.uid == UID
-    assert runner_input.spec.prompt == "a red fox" and runner_input.spec.seed == 7
-    assert runner_input.spec.model == MODEL.repo_id
-    assert runner_input.model.path == MODEL.path and runner_input.model.revision == "abc"
+    assert runner_input.spec == videojob(prompt="a red fox", seed=7).spec
+    # The folder to load and the repo id to report travel in model; the spec stays as the VideoJob gave it.
+    assert (runner_input.model.path, runner_input.model.repo_id, runner_input.model.revision) == (
+        MODEL.path,
+        MODEL.repo_id,
+        "abc",
+    )
+    assert runner_input.spec.model == "wan-t2v"
     assert runner_input.output.bucket == "videogen"
     assert runner_input.output.video_key == f"outputs/{output_file(videojob())}"
     assert runner_input.progress is not None
@@ -175,7 +187,8 @@ def test_output_file_is_the_reference_shape_and_stable_per_videojob() -> None:
     assert name.startswith("text2video_20240115_103045_")
     assert output_file(videojob()) == name
     assert output_file(videojob(uid="another-uid")) != name
-    assert output_file(videojob(mode="image-to-video")).startswith("image2video_")
+    image = videojob(mode="image-to-video", input={"uri": "s3://videogen/inputs/cat.png"})
+    assert output_file(image).startswith("image2video_")
 
 
 def test_retries_deadline_and_ttl_come_from_spec_and_settings() -> None:
@@ -222,7 +235,7 @@ def test_allowed_per_job_scheduling_overrides_the_settings() -> None:
         # Without operator: Kubernetes reads it as Equal, so it is the allowed toleration.
         "tolerations": [{"key": "pool", "value": "l4", "effect": "NoSchedule"}],
     }
-    assert scheduling_problem({"scheduling": scheduling}, ALLOWING) is None
+    assert problem_with(scheduling, ALLOWING) is None
     pod_spec = build(ALLOWING, scheduling=scheduling)["spec"]["template"]["spec"]
     assert (pod_spec["priorityClassName"], pod_spec["runtimeClassName"]) == ("video-high", "nvidia")
     # Merged over the settings' selector and tolerations, which still apply.
@@ -241,25 +254,25 @@ def test_without_per_job_scheduling_the_settings_apply_unchanged() -> None:
 
 
 def test_a_value_outside_the_allow_list_is_refused_naming_the_field_and_the_allowed_values() -> None:
-    problem = scheduling_problem({"scheduling": {"priorityClassName": "system-cluster-critical"}}, ALLOWING)
+    problem = problem_with({"priorityClassName": "system-cluster-critical"}, ALLOWING)
     assert problem == (
         "spec.scheduling.priorityClassName 'system-cluster-critical' is not allowed "
         "(allowed: video-high, video-low; setting allowed_priority_classes)"
     )
-    problem = scheduling_problem({"scheduling": {"nodeSelector": {"gpu.product": "A100"}}}, ALLOWING)
+    problem = problem_with({"nodeSelector": {"gpu.product": "A100"}}, ALLOWING)
     assert problem is not None and "spec.scheduling.nodeSelector gpu.product=A100 is not allowed" in problem
     assert "allowed: gpu.product=H100, gpu.product=L4" in problem
-    problem = scheduling_problem({"scheduling": {"tolerations": [{"key": "pool", "operator": "Exists"}]}}, ALLOWING)
+    problem = problem_with({"tolerations": [{"key": "pool", "operator": "Exists"}]}, ALLOWING)
     assert problem is not None and problem.startswith("spec.scheduling.tolerations ")
     # Every refused field is named, not only the first.
-    both = scheduling_problem({"scheduling": {"runtimeClassName": "kata", "nodeSelector": {"zone": "a"}}}, ALLOWING)
+    both = problem_with({"runtimeClassName": "kata", "nodeSelector": {"zone": "a"}}, ALLOWING)
     assert both is not None and "runtimeClassName 'kata'" in both and "nodeSelector zone=a" in both
     with pytest.raises(ValueError, match="runtimeClassName"):
         build(ALLOWING, scheduling={"runtimeClassName": "kata"})
 
 
 def test_by_default_no_per_job_override_is_allowed() -> None:
-    problem = scheduling_problem({"scheduling": {"runtimeClassName": "nvidia"}}, OperatorSettings())
+    problem = problem_with({"runtimeClassName": "nvidia"}, OperatorSettings())
     assert problem == (
         "spec.scheduling.runtimeClassName 'nvidia' is not allowed (allowed: none; setting allowed_runtime_classes)"
     )

@@ -12,16 +12,18 @@ from prometheus_client import CollectorRegistry, generate_latest
 from tests.operator.conftest import Namespace
 from tests.operator.factories import videojob
 from tests.operator.test_operator_runs_videojobs import smoke_model
+from videogen_common.resources.videojob_status import Reason, State, VideoJobStatus
 from videogen_dev.waiting import wait_for
 from videogen_operator.metrics import StateCollector
 from videogen_operator.workers import Workers
 
 
 def test_videojobs_by_state_and_queue_length_are_exported() -> None:
+    queued = VideoJobStatus(state=State.PENDING, reason=Reason.QUEUED)
     videojobs = [
-        videojob("a", status={"state": "processing"}),
-        videojob("b", status={"state": "pending", "reason": "Queued"}),
-        videojob("c", status={"state": "pending", "reason": "Queued"}),
+        videojob("a", status=VideoJobStatus(state=State.PROCESSING)),
+        videojob("b", status=queued),
+        videojob("c", status=queued),
         videojob("d"),  # not seen by the operator yet: pending
     ]
     registry = CollectorRegistry()

@@ -280,3 +280,20 @@ def test_per_job_scheduling_is_refused_outside_the_allow_list_and_reaches_the_po
     assert pod_spec["nodeSelector"] == {"videogen.dev/pool": "gpu", "nvidia.com/gpu.product": "local-cpu-stand-in"}
     assert pod_spec["tolerations"][-1] == toleration
     assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in pod_spec["tolerations"]
+
+
+def test_a_model_outside_the_allow_list_fails_the_videojob_and_makes_no_job(ns: Namespace, start_operator: Any) -> None:
+    smoke_model(ns)
+    start_operator(model_allowlist="videogen-smoke/other,videogen-smoke/another")
+    ns.videojob("by-repo-id", model="videogen-smoke/tiny", prompt="a cat steps=1")
+    # A VideoModel name is no way around the list: the repo it downloads is what counts.
+    ns.videojob("by-name", model="smoke", prompt="a cat steps=1")
+
+    for name in ("by-repo-id", "by-name"):
+        status = ns.wait_state(name, {"failed", "completed"})
+        assert (status["state"], status["reason"]) == ("failed", "ModelNotAllowed"), status
+        assert status["message"] == (
+            "model videogen-smoke/tiny is not allowed here; use one of: videogen-smoke/other, videogen-smoke/another"
+        )
+        assert {c["type"]: c["reason"] for c in status["conditions"]}["Failed"] == "ModelNotAllowed"
+        assert runner_jobs(ns, name) == []
