@@ -32,17 +32,11 @@ from typing import Any, Final
 import numpy as np
 from PIL import Image
 
-from videogen_common.runner_contract import RuntimeOptions, UsedParameters
-from videogen_runner.families import (
-    LTX,
-    WAN,
-    Family,
-    ModelInfo,
-    nearest_valid_frames,
-    nearest_valid_side,
-    pipeline_class_for,
-    read_model_info,
-)
+from videogen_common.families import Family, FamilyName, model_pipeline, nearest_valid_frames, nearest_valid_side
+from videogen_common.resources.videojob import Mode
+from videogen_common.resources.videojob_status import UsedParameters
+from videogen_common.runner_contract import RuntimeOptions
+from videogen_runner.families import ModelInfo, pipeline_class_for, read_model_info
 
 #: Real architectures (diffusers configs of the published checkpoints) for random-weight benchmarking.
 PRESETS: Final[dict[str, dict[str, Any]]] = {
@@ -145,7 +139,7 @@ def transformer_flops(pipe: Any, family: Family, width: int, height: int, frames
     """Matmul + attention FLOPs of one transformer forward (batch 1), from its config and the latent shape."""
     cfg = pipe.transformer.config
     dim = cfg.num_attention_heads * cfg.attention_head_dim
-    if family is WAN:
+    if family.name is FamilyName.WAN:
         spatial, temporal = pipe.vae_scale_factor_spatial, pipe.vae_scale_factor_temporal
         pt, ph, pw = cfg.patch_size
         ffn, text_tokens = cfg.ffn_dim, 512
@@ -290,12 +284,10 @@ def run_bench(args: argparse.Namespace) -> BenchFigures:
         offload="none" if random_preset else args.offload,
     )
     if random_preset:
-        class_name = PRESETS[args.model]["class_name"]
-        family = WAN if class_name.startswith("Wan") else LTX
-        info = ModelInfo(path=folder, class_name=class_name, family=family, components=())
+        info = ModelInfo(path=folder, pipeline=model_pipeline(PRESETS[args.model]["class_name"]), components=())
     else:
         info = read_model_info(folder)
-    pipeline_class = pipeline_class_for(info, args.mode)
+    pipeline_class = pipeline_class_for(info, Mode(args.mode))
     # The same grid the runner uses, so the figures are for what a job with these numbers would run.
     args.width = nearest_valid_side(args.width, info.family)
     args.height = nearest_valid_side(args.height, info.family)
@@ -404,7 +396,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bench.add_argument("model", help=f"a diffusers folder or a preset: {', '.join(PRESETS)}")
     bench.add_argument("--cache-dir", default="/models", help="where presets' weights would be (default /models)")
-    bench.add_argument("--mode", default="text-to-video", choices=["text-to-video", "image-to-video", "video-to-video"])
+    bench.add_argument("--mode", default=Mode.TEXT_TO_VIDEO.value, choices=[m.value for m in Mode])
     bench.add_argument("--width", type=int, default=832)
     bench.add_argument("--height", type=int, default=480)
     bench.add_argument("--frames", type=int, default=81)

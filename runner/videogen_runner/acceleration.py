@@ -19,9 +19,10 @@ from typing import Any, Final
 
 import torch
 
+from videogen_common.families import FamilyName
 from videogen_common.runner_contract import RuntimeOptions
 from videogen_runner.errors import InvalidInputError
-from videogen_runner.families import WAN, ModelInfo
+from videogen_runner.families import ModelInfo
 
 log = logging.getLogger(__name__)
 
@@ -147,7 +148,7 @@ def plan_placement(options: RuntimeOptions, info: ModelInfo, width: int, height:
     return Placement(
         device="cuda",
         dtype=torch.bfloat16,
-        float32_components=("vae", "image_encoder") if info.family is WAN else (),
+        float32_components=("vae", "image_encoder") if info.family.name is FamilyName.WAN else (),
         offload=offload,
         attention_backend=choose_attention_backend(options.attention_backend, "cuda"),
         compile=options.compile,

@@ -12,6 +12,7 @@ from types import FrameType
 
 from pydantic import ValidationError
 
+from videogen_common.resources.videojob_status import UsedParameters
 from videogen_common.runner_contract import INPUT_ENV, ExitCode, RunnerInput, RunResult
 from videogen_runner.errors import InvalidInputError, RunnerError, exit_code_for
 from videogen_runner.settings import RunnerSettings, S3Settings
@@ -70,17 +71,16 @@ def write_termination_message(result: RunResult, settings: RunnerSettings) -> No
         log.warning("cannot write termination message to %s: %s", settings.termination_log, e)
 
 
-def _failure(exc: BaseException, used: object) -> RunResult:
+def _failure(exc: BaseException, used: UsedParameters | None) -> RunResult:
     code = exit_code_for(exc)
     message = str(exc) or type(exc).__name__
     if code is ExitCode.OUT_OF_MEMORY:
         message = "out of GPU memory; try fewer frames or a smaller width/height"
         if used is not None:
-            message += f" (ran {getattr(used, 'num_frames', '?')} frames at "
-            message += f"{getattr(used, 'width', '?')}x{getattr(used, 'height', '?')})"
+            message += f" (ran {used.num_frames} frames at {used.width}x{used.height})"
     elif code is ExitCode.INTERNAL:
         message = f"internal error: {type(exc).__name__}: {message}"
-    return RunResult(exit_code=int(code), reason=code.reason, message=message)
+    return RunResult(exit_code=int(code), reason=code.reason, message=message, used=used)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -107,7 +107,6 @@ def cmd_run(args: argparse.Namespace) -> int:
         if isinstance(exc, KeyboardInterrupt):
             exc = TerminatedError("interrupted")
         result = _failure(exc, state.used)
-        result.used = state.used
         result.timings = {k: round(v, 3) for k, v in state.timings.items()}
         level = logging.ERROR if result.exit_code != ExitCode.INVALID_INPUT else logging.WARNING
         log.log(level, "%s: %s", result.reason, result.message, exc_info=result.exit_code == ExitCode.INTERNAL)

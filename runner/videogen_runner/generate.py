@@ -20,7 +20,7 @@ import torch
 from numpy.typing import NDArray
 from PIL import Image
 
-from videogen_common.runner_contract import UsedParameters
+from videogen_common.resources.videojob_status import UsedParameters
 from videogen_runner.acceleration import Placement, apply_placement, peak_memory_bytes, synchronize
 from videogen_runner.media import to_uint8
 

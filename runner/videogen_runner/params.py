@@ -6,9 +6,11 @@ import re
 import secrets
 from pathlib import Path
 
-from videogen_common.runner_contract import ModelRef, UsedParameters, VideoJobSpec
-from videogen_runner.errors import InvalidInputError
-from videogen_runner.families import ModelInfo, nearest_valid_frames, nearest_valid_side
+from videogen_common.families import nearest_valid_frames, nearest_valid_side
+from videogen_common.resources.videojob import Mode, VideoJobSpec
+from videogen_common.resources.videojob_status import UsedParameters
+from videogen_common.runner_contract import ModelRef
+from videogen_runner.families import ModelInfo
 
 _COMMIT = re.compile(r"[0-9a-f]{40}")
 _REVISION_FILE = ".videogen-revision"
@@ -31,19 +33,21 @@ def draw_seed(requested: int) -> int:
 
 
 def resolve_used(
-    spec: VideoJobSpec, info: ModelInfo, pipeline_class: str, revision: str | None, seed: int
+    spec: VideoJobSpec, info: ModelInfo, pipeline_class: str, *, repo_id: str, revision: str | None, seed: int
 ) -> UsedParameters:
-    """Round frames and sides to the family's grid, and settle steps and strength so the schedule is valid."""
+    """Round frames and sides to the family's grid, and settle steps and strength so the schedule is valid.
+
+    ``repo_id`` is the model's Hugging Face repo (the operator's ModelRef): spec.model may name a VideoModel, or
+    be empty for the mode's default model, and neither says which weights ran.
+    """
     steps = max(spec.num_inference_steps, info.family.min_steps)
     strength = spec.strength
     # Video-to-video runs int(steps * strength) steps; zero steps would return the input untouched (and diffusers
     # fails on an empty schedule), so run at least one: a hair above 1/steps, as int(steps * (1/steps)) can be 0.
-    if spec.mode == "video-to-video" and int(steps * strength) < 1:
+    if spec.mode == Mode.VIDEO_TO_VIDEO and int(steps * strength) < 1:
         strength = min(1.0, (1.0 + 1e-9) / steps)
-    if spec.mode != "text-to-video" and spec.input is None:
-        raise InvalidInputError(f"{spec.mode} needs spec.input (an s3:// URI of the input file)")
     return UsedParameters(
-        model=spec.model,
+        model=repo_id,
         revision=revision,
         pipeline=pipeline_class,
         num_frames=nearest_valid_frames(spec.num_frames, info.family),
@@ -54,5 +58,5 @@ def resolve_used(
         num_inference_steps=steps,
         guidance_scale=spec.guidance_scale,
         # The spec's default (0.8) is there for every mode, but only video-to-video runs it: do not report it else.
-        strength=strength if spec.mode == "video-to-video" else None,
+        strength=strength if spec.mode == Mode.VIDEO_TO_VIDEO else None,
     )

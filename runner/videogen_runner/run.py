@@ -17,13 +17,9 @@ from typing import Any
 
 from PIL import Image
 
-from videogen_common.runner_contract import (
-    ExitCode,
-    ResultMetadata,
-    RunnerInput,
-    RunResult,
-    UsedParameters,
-)
+from videogen_common.resources.videojob import Mode
+from videogen_common.resources.videojob_status import UsedParameters
+from videogen_common.runner_contract import ExitCode, ResultMetadata, RunnerInput, RunResult
 from videogen_runner import media
 from videogen_runner.families import pipeline_class_for, read_model_info
 from videogen_runner.params import draw_seed, model_revision, resolve_used
@@ -62,10 +58,17 @@ def execute(
     model_path = Path(doc.model.path)
     info = read_model_info(model_path)
     pipeline_class = pipeline_class_for(info, spec.mode)
-    used = resolve_used(spec, info, pipeline_class, model_revision(doc.model, model_path), draw_seed(spec.seed))
+    used = resolve_used(
+        spec,
+        info,
+        pipeline_class,
+        repo_id=doc.model.repo_id,
+        revision=model_revision(doc.model, model_path),
+        seed=draw_seed(spec.seed),
+    )
     state.used = used
     total_steps = expected_steps(used)
-    log.info("job %s/%s: %s", doc.videojob.namespace, doc.videojob.name, used.model_dump_json())
+    log.info("job %s/%s: %s", doc.videojob.namespace, doc.videojob.name, used.to_json())
     # Synchronous, so an unreachable S3 fails the try now (transient) instead of after the generation.
     progress.report_now("starting", 0, total_steps)
 
@@ -75,12 +78,12 @@ def execute(
         # 2. The input file, decoded and fitted before the weights load.
         image: Image.Image | None = None
         video: list[Image.Image] | None = None
-        if spec.input is not None and spec.mode != "text-to-video":
+        if spec.input is not None:  # the spec has one exactly when its mode is not text-to-video
             progress.report("downloading-input", 0, total_steps)
             t = time.perf_counter()
             local = work / ("input" + Path(spec.input.key).suffix.lower())
             download(client, spec.input.bucket, spec.input.key, local)
-            if spec.mode == "image-to-video":
+            if spec.mode == Mode.IMAGE_TO_VIDEO:
                 image = media.read_image(local, used.width, used.height)
             else:
                 video = media.read_video(local, used.width, used.height, used.num_frames, used.fps)

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from videogen_common.families import PIPELINES
 from videogen_common.runner_contract import RuntimeOptions
 from videogen_runner.acceleration import (
     GIB,
@@ -26,7 +27,7 @@ from videogen_runner.acceleration import (
     prepare_process,
 )
 from videogen_runner.errors import InvalidInputError
-from videogen_runner.families import WAN, ModelInfo
+from videogen_runner.families import ModelInfo
 
 pytestmark = pytest.mark.runner
 
@@ -52,8 +53,7 @@ def wan_like(tmp_path: Path, transformer: int, text_encoder: int, vae: int) -> M
         write_header_only_safetensors(tmp_path / component / "model.safetensors", {"weight": [count]})
     return ModelInfo(
         path=tmp_path,
-        class_name="WanPipeline",
-        family=WAN,
+        pipeline=PIPELINES["WanPipeline"],
         components=("transformer", "text_encoder", "vae", "tokenizer", "scheduler"),
     )
 
@@ -114,6 +114,17 @@ def test_cpu_placement_is_float32_without_offload_and_compiles_only_when_asked(t
     assert (plain.device, plain.dtype, plain.offload, plain.compile) == ("cpu", torch.float32, "none", False)
     compiled = plan_placement(RuntimeOptions(device="cpu", compile=True, compile_cache_dir="/c"), info, 64, 64, 9)
     assert (compiled.compile, compiled.compile_cache_dir) == (True, "/c")
+
+
+@pytest.mark.parametrize(("class_name", "float32"), [("WanPipeline", ("vae", "image_encoder")), ("LTXPipeline", ())])
+def test_only_wan_keeps_its_vae_and_image_encoder_in_float32_on_the_gpu(
+    tmp_path: Path, class_name: str, float32: tuple[str, ...]
+) -> None:
+    # Planned without a GPU: nothing below asks torch.cuda when offload and attention are given.
+    info = ModelInfo(path=tmp_path, pipeline=PIPELINES[class_name], components=())
+    options = RuntimeOptions(device="cuda", offload="none", attention_backend="native")
+    placement = plan_placement(options, info, 64, 64, 9)
+    assert (placement.dtype, placement.float32_components) == (torch.bfloat16, float32)
 
 
 def compiled_placement(cache: Path) -> Placement:

@@ -2,12 +2,21 @@
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
-import yaml
 
+from videogen_common.families import (
+    FAMILIES,
+    PIPELINES,
+    FamilyName,
+    nearest_valid_frames,
+    nearest_valid_side,
+)
+from videogen_common.resources.videojob import Mode, VideoJobSpec
+from videogen_common.resources.videojob_status import Reason, UsedParameters
 from videogen_common.runner_contract import (
-    MODEL_MODES,
+    INPUT_ENV,
     TERMINATION_MESSAGE_LIMIT,
     ExitCode,
     OutputLocation,
@@ -16,19 +25,14 @@ from videogen_common.runner_contract import (
     RunResult,
     VideoJobRef,
 )
+from videogen_runner.cli import load_input
 from videogen_runner.errors import InvalidInputError, TransientError, exit_code_for
-from videogen_runner.families import (
-    LTX,
-    WAN,
-    nearest_valid_frames,
-    nearest_valid_side,
-    pipeline_class_for,
-    read_model_info,
-)
+from videogen_runner.families import ModelInfo, pipeline_class_for, read_model_info
 from videogen_runner.media import sample_indices
-from videogen_runner.params import draw_seed
+from videogen_runner.params import draw_seed, resolve_used
 
-REPO = Path(__file__).resolve().parents[2]
+WAN = FAMILIES[FamilyName.WAN]
+LTX = FAMILIES[FamilyName.LTX]
 
 
 def _model_folder(tmp_path: Path, class_name: str) -> Path:
@@ -110,7 +114,7 @@ def test_sides_round_to_the_nearest_multiple(family, requested, side):
 )
 def test_pipeline_class_follows_model_index_and_mode(tmp_path, class_name, mode, pipeline):
     info = read_model_info(_model_folder(tmp_path, class_name))
-    assert pipeline_class_for(info, mode) == pipeline
+    assert pipeline_class_for(info, Mode(mode)) == pipeline
     assert info.components == ("transformer",)
 
 
@@ -125,7 +129,7 @@ def test_pipeline_class_follows_model_index_and_mode(tmp_path, class_name, mode,
 def test_mode_the_model_cannot_do_is_invalid_input(tmp_path, class_name, mode):
     info = read_model_info(_model_folder(tmp_path, class_name))
     with pytest.raises(InvalidInputError, match=f"cannot do {mode}"):
-        pipeline_class_for(info, mode)
+        pipeline_class_for(info, Mode(mode))
 
 
 def test_missing_or_foreign_model_folder_is_invalid_input(tmp_path):
@@ -133,9 +137,23 @@ def test_missing_or_foreign_model_folder_is_invalid_input(tmp_path):
         read_model_info(tmp_path / "absent")
     with pytest.raises(InvalidInputError, match=r"no model_index\.json"):
         read_model_info(tmp_path)
-    with pytest.raises(InvalidInputError, match="StableDiffusionPipeline"):
+    with pytest.raises(InvalidInputError, match="StableDiffusionPipeline") as caught:
         read_model_info(_model_folder(tmp_path, "StableDiffusionPipeline"))
-    assert set(MODEL_MODES) >= {"WanPipeline", "WanImageToVideoPipeline", "LTXPipeline"}
+    # The message lists what the runner does run, from the common table.
+    assert all(class_name in str(caught.value) for class_name in PIPELINES)
+
+
+@pytest.mark.runner
+def test_every_class_the_common_table_runs_is_in_the_installed_diffusers(tmp_path):
+    """The runner loads each mode's class by name from diffusers: a table entry it cannot import would fail jobs
+    only after the checks that are meant to catch a bad model."""
+    import diffusers
+
+    for class_name, pipeline in PIPELINES.items():
+        info = read_model_info(_model_folder(tmp_path, class_name))
+        assert info.pipeline is pipeline
+        for mode in pipeline.modes:
+            assert hasattr(diffusers, pipeline_class_for(info, mode)), (class_name, mode)
 
 
 def test_seed_minus_one_is_drawn_and_zero_is_kept():
@@ -161,15 +179,15 @@ def test_runner_input_round_trips_in_camel_case():
     doc = RunnerInput.model_validate(
         {
             "videojob": {"name": "job-1-abcdefabcdef", "namespace": "ns", "uid": "u"},
-            "spec": {"mode": "image-to-video", "model": "wan", "input": {"uri": "s3://b/in/cat.png"}, "seed": 0},
-            "model": {"path": "/models/wan"},
+            "spec": {"mode": "image-to-video", "model": "wan", "input": {"uri": "s3://bucket/in/cat.png"}, "seed": 0},
+            "model": {"path": "/models/wan", "repoId": "Wan-AI/Wan2.1-I2V-14B-480P-Diffusers"},
             "output": json.loads(OutputLocation.for_video("b", "outputs/", "x.mp4").to_json()),
         }
     )
     assert doc.spec.seed == 0
     assert doc.spec.num_frames == 64
     assert doc.spec.input is not None
-    assert (doc.spec.input.bucket, doc.spec.input.key) == ("b", "in/cat.png")
+    assert (doc.spec.input.bucket, doc.spec.input.key) == ("bucket", "in/cat.png")
     assert doc.output.video_key == "outputs/x.mp4"
     assert doc.output.metadata_key == "outputs/x.json"
     assert doc.output.poster_key == "outputs/x.jpg"
@@ -184,13 +202,13 @@ def test_progress_location_is_per_videojob_uid():
 
 
 def test_termination_message_never_exceeds_4_kib():
-    result = RunResult(exit_code=10, reason="InvalidInput", message='é"x\n' * 5000, timings={"load": 1.0})
+    result = RunResult(exit_code=10, reason=Reason.INVALID_INPUT, message='é"x\n' * 5000, timings={"load": 1.0})
     text = result.to_termination_message()
     assert len(text.encode()) <= TERMINATION_MESSAGE_LIMIT
     doc = json.loads(text)
     assert doc["exitCode"] == 10
     assert doc["message"].startswith('é"x\n')
-    short = RunResult(exit_code=0, reason="Succeeded", message="ok")
+    short = RunResult(exit_code=0, reason=Reason.SUCCEEDED, message="ok")
     assert json.loads(short.to_termination_message()) == {
         "exitCode": 0,
         "reason": "Succeeded",
@@ -209,44 +227,89 @@ def test_s3_connection_errors_are_transient():
     assert exit_code_for(ValueError("bug")) == ExitCode.INTERNAL
 
 
-def test_spec_defaults_match_the_crd():
-    """The CRD owns the defaults; the runner's copy (for hand runs) must not drift from it."""
-    crd = yaml.safe_load((REPO / "crds" / "videojob.yaml").read_text())
-    props = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]
-    from videogen_common.runner_contract import VideoJobSpec
+def _used(spec: dict[str, Any], info: ModelInfo, pipeline_class: str) -> UsedParameters:
+    return resolve_used(
+        VideoJobSpec.model_validate(spec), info, pipeline_class, repo_id="org/model", revision=None, seed=0
+    )
 
-    for field_name, field in VideoJobSpec.model_fields.items():
-        alias = field.alias or field_name
-        if alias in props and "default" in props[alias]:
-            assert props[alias]["default"] == field.default, alias
+
+V2V = {"mode": "video-to-video", "model": "m", "input": {"uri": "s3://inputs/k.mp4"}}
 
 
 def test_ltx_runs_at_least_two_steps_and_video_to_video_at_least_one(tmp_path):
-    from videogen_common.runner_contract import VideoJobSpec
-    from videogen_runner.params import resolve_used
-
     ltx = read_model_info(_model_folder(tmp_path, "LTXPipeline"))
-    spec = VideoJobSpec.model_validate(
-        {"mode": "video-to-video", "model": "m", "numInferenceSteps": 1, "strength": 0.0, "input": {"uri": "s3://b/k"}}
-    )
-    used = resolve_used(spec, ltx, "LTXConditionPipeline", None, 0)
+    used = _used({**V2V, "numInferenceSteps": 1, "strength": 0.0}, ltx, "LTXConditionPipeline")
     assert used.num_inference_steps == 2
     assert used.strength is not None and int(used.num_inference_steps * used.strength) == 1
     wan = read_model_info(_model_folder(tmp_path, "WanPipeline"))
-    spec3 = spec.model_copy(update={"num_inference_steps": 3})
-    strength3 = resolve_used(spec3, wan, "WanVideoToVideoPipeline", None, 0).strength
+    strength3 = _used({**V2V, "numInferenceSteps": 3, "strength": 0.0}, wan, "WanVideoToVideoPipeline").strength
     assert strength3 is not None and int(3 * strength3) == 1
 
 
 def test_only_video_to_video_reports_a_strength(tmp_path):
-    from videogen_common.runner_contract import VideoJobSpec
-    from videogen_runner.params import resolve_used
-
     wan = read_model_info(_model_folder(tmp_path, "WanPipeline"))
-    for mode, strength in (("text-to-video", None), ("video-to-video", 0.8)):
-        spec = VideoJobSpec.model_validate({"mode": mode, "model": "m", "input": {"uri": "s3://b/k.mp4"}})
-        assert spec.strength == 0.8  # the reference API's default, present in every spec
-        assert resolve_used(spec, wan, "WanPipeline", None, 0).strength == strength
+    text = {"mode": "text-to-video", "prompt": "a cat"}
+    # The reference API's default strength (0.8) is in every spec; only video-to-video runs it.
+    assert VideoJobSpec.model_validate(text).strength == 0.8
+    assert _used(text, wan, "WanPipeline").strength is None
+    assert _used(V2V, wan, "WanVideoToVideoPipeline").strength == 0.8
+
+
+@pytest.mark.parametrize("spec_model", ["smoke-wan-t2v", None, "Wan-AI/Wan2.1-T2V-1.3B-Diffusers"])
+def test_used_model_is_the_repo_id_the_model_came_from_whatever_spec_model_says(tmp_path, spec_model):
+    """spec.model may be a VideoModel name, or absent for the mode's default model: used.model says which weights
+    ran, from the operator's ModelRef."""
+    folder = _model_folder(tmp_path, "WanPipeline")
+    doc = RunnerInput.model_validate(
+        {
+            "videojob": {"name": "job-1-abcdefabcdef"},
+            "spec": {"mode": "text-to-video", "prompt": "a cat", "model": spec_model},
+            "model": {"path": str(folder), "repoId": "videogen-smoke/tiny-wan-t2v"},
+            "output": OutputLocation.for_video("bucket", "outputs", "x.mp4").to_wire(),
+        }
+    )
+    used = resolve_used(
+        doc.spec, read_model_info(folder), "WanPipeline", repo_id=doc.model.repo_id, revision=None, seed=0
+    )
+    assert used.model == "videogen-smoke/tiny-wan-t2v"
+
+
+def _input_document(spec: dict[str, Any], model: dict[str, str] | None = None) -> str:
+    return json.dumps(
+        {
+            "videojob": {"name": "job-1-abcdefabcdef"},
+            "spec": spec,
+            "model": model or {"path": "/models/m", "repoId": "org/model"},
+            "output": OutputLocation.for_video("bucket", "outputs", "x.mp4").to_wire(),
+        }
+    )
+
+
+@pytest.mark.parametrize(
+    ("spec", "field", "why"),
+    [
+        ({"numFrames": 129}, "spec.numFrames", "less than or equal to 128"),
+        ({"numFrames": 0}, "spec.numFrames", "greater than or equal to 1"),
+        ({"width": 4096}, "spec.width", "less than or equal to 2048"),
+        ({"numInferenceSteps": 101}, "spec.numInferenceSteps", "less than or equal to 100"),
+    ],
+)
+def test_runner_refuses_a_spec_outside_the_crd_ranges_naming_the_field(monkeypatch, spec, field, why):
+    """The runner reads the CRD's own spec type: a hand-written document gets the apiserver's ranges."""
+    monkeypatch.setenv(INPUT_ENV, _input_document({"mode": "text-to-video", "prompt": "a cat", **spec}))
+    with pytest.raises(InvalidInputError, match="invalid input document") as caught:
+        load_input(None)
+    assert f"{field}: " in str(caught.value)
+    assert why in str(caught.value)
+    assert exit_code_for(caught.value) == ExitCode.INVALID_INPUT
+
+
+def test_runner_refuses_a_mode_without_its_input_and_a_model_without_its_repo_id(monkeypatch):
+    monkeypatch.setenv(INPUT_ENV, _input_document({"mode": "image-to-video"}, model={"path": "/models/m"}))
+    with pytest.raises(InvalidInputError) as caught:
+        load_input(None)
+    assert "spec.input.uri is required for mode image-to-video" in str(caught.value)
+    assert "model.repoId: " in str(caught.value)
 
 
 def test_mp4_preset_setting_accepts_x264_presets_only(monkeypatch):

@@ -32,6 +32,7 @@ from videogen_common.runner_contract import (
     VideoJobRef,
 )
 from videogen_dev.settings import REPO_ROOT
+from videogen_dev.smoke_models import repo_id
 from videogen_dev.smoke_weights import LTX, WAN_I2V, WAN_T2V, make_smoke_models
 from videogen_runner import cli
 from videogen_runner.media import probe_video, write_mp4
@@ -75,13 +76,15 @@ class Job:
 
 
 def make_job(s3, progress_bucket: str, model: Path, **spec: Any) -> Job:
+    """A job whose spec.model names a VideoModel (the folder's name), as a VideoJob naming one does; the operator
+    passes the folder and the repo id it was downloaded from."""
     prefix = f"runner-tests/{uuid.uuid4().hex[:10]}"
     ref = VideoJobRef(name="job-1700000000-abcdefabcdef", namespace="tests", uid=uuid.uuid4().hex)
     doc = RunnerInput.model_validate(
         {
             "videojob": ref.model_dump(by_alias=True),
             "spec": {"model": model.name, "prompt": "a cat playing with a ball", **spec},
-            "model": {"path": str(model)},
+            "model": {"path": str(model), "repoId": repo_id(model.name)},
             "output": OutputLocation.for_video(s3.bucket, prefix, "out.mp4").model_dump(by_alias=True),
             "progress": ProgressLocation.for_videojob(progress_bucket, prefix, ref).model_dump(by_alias=True),
         }
@@ -153,6 +156,8 @@ def assert_published(s3, job: Job, outcome: Outcome, tmp_path: Path) -> dict[str
     """The MP4 probes to the used values; metadata and poster are there; returns the used values."""
     assert outcome.exit_code == 0, outcome.result
     used = outcome.result["used"]
+    # Which weights ran: the repo id, never the VideoModel name (or nothing) spec.model holds.
+    assert used["model"] == job.doc.model.repo_id
     out = job.doc.output
     assert keys_under(s3, job.prefix + "/") == sorted([out.video_key, out.metadata_key, out.poster_key])
     head = s3.client().head_object(Bucket=s3.bucket, Key=out.video_key)
@@ -218,10 +223,11 @@ def test_each_mode_publishes_an_mp4_matching_the_used_values(
 ):
     spec: dict[str, Any] = {
         "mode": mode,
-        # Off-grid on purpose: the runner must round (Wan 9 frames, 64x48; LTX 9 frames, 64x64) and say so.
+        # Off-grid on purpose (within the CRD's ranges): the runner must round (Wan 9 frames, 64x80; LTX 9 frames,
+        # 64x64) and say so.
         "numFrames": 10,
         "width": 70,
-        "height": 50,
+        "height": 75,
         "fps": 12,
         "numInferenceSteps": 3,
         "guidanceScale": 5.0,
@@ -240,7 +246,7 @@ def test_each_mode_publishes_an_mp4_matching_the_used_values(
     used = assert_published(s3, job, outcome, tmp_path)
     grid = 16 if model in (WAN_T2V, WAN_I2V) else 32
     assert used["numFrames"] == 9
-    assert (used["width"], used["height"]) == (64, 48 if grid == 16 else 64)
+    assert (used["width"], used["height"]) == (64, 80 if grid == 16 else 64)
     assert used["seed"] == 0
     assert used["fps"] == 12
     history = progress_history(s3, job.doc.progress)
@@ -261,6 +267,8 @@ def test_reference_defaults_give_65_frames_at_512x512_24fps(
 ):
     # Only the step count is lowered (to keep a CPU run short); frames, size, fps, guidance are the API defaults.
     job = make_job(s3, progress_bucket, smoke_models[model], mode="text-to-video", numInferenceSteps=1)
+    # No spec.model, as the API sends the reference examples: the operator picked the mode's default model.
+    job.doc.spec.model = None
     # The CPU nodes' encoder setting (dev/local-values.yaml): 65 frames of random-weight noise encode 3x faster.
     monkeypatch.setenv("VIDEOGEN_RUNNER_MP4_PRESET", "veryfast")
     assert (job.doc.spec.num_frames, job.doc.spec.width, job.doc.spec.fps) == (64, 512, 24)
@@ -345,7 +353,7 @@ BAD_INPUTS = [
     (
         "unsupported-mode",
         WAN_T2V,
-        lambda s3, tmp_path: {"mode": "image-to-video", "input": {"uri": "s3://b/x.png"}},
+        lambda s3, tmp_path: {"mode": "image-to-video", "input": {"uri": f"s3://{s3.bucket}/x.png"}},
         "cannot do image-to-video",
     ),
     ("missing-model-folder", "no-such-model", lambda s3, tmp_path: {"mode": "text-to-video"}, "does not exist"),
