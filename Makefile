@@ -6,13 +6,14 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 # uv installs from its cache by linking, so a fresh clone gets torch & co. in seconds after the first time.
+# Its version is pinned here and in the Dockerfiles (a test keeps them equal).
+UV_VERSION := 0.13.8
 UV := $(BIN)/uv
-EXTRAS := api,operator,runner,dev
 STAMP := $(VENV)/.installed
+# uv.lock pins every dependency of every component; the venv and the images install exactly that.
+LOCK_CHECK = $(UV) lock --check --quiet || { echo "uv.lock does not match pyproject.toml: run 'make lock' and commit uv.lock" >&2; exit 1; }
 
-.PHONY: help venv controlplane up down status logs reset test lint fmt crds images
-
-VERSION ?= $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
+.PHONY: help venv lock lock-check controlplane up down status logs reset test lint fmt crds images
 
 help:
 	@echo "make up        start the local system (control plane, GPU-pool node, S3, CRDs); API on 127.0.0.1:8080 once it lands"
@@ -20,15 +21,30 @@ help:
 	@echo "make test      lint and run every test (starts what it needs)"
 	@echo "make status | logs | reset"
 	@echo "make crds      regenerate crds/ and the chart's CRDs from common/videogen_common/resources/"
-	@echo "make images    build the api, operator and runner images (needs a Docker engine)"
+	@echo "make images    build the api, operator and runner images (Docker if it answers, else podman)"
+	@echo "make lock      update uv.lock after changing a dependency in pyproject.toml"
 
-$(STAMP): pyproject.toml
+$(UV): Makefile
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
-	@test -x $(UV) || $(BIN)/pip install -q 'uv==0.13.8'
-	$(UV) pip install --python $(BIN)/python -q -e '.[$(EXTRAS)]'
+	@[ "$$($(UV) --version 2>/dev/null | cut -d' ' -f2)" = $(UV_VERSION) ] || $(BIN)/pip install -q 'uv==$(UV_VERSION)'
+	@touch $@
+
+# Every extra (api, operator, runner, dev) at the lock's versions, and the project itself editable.
+$(STAMP): pyproject.toml uv.lock $(UV)
+	@$(LOCK_CHECK)
+	$(UV) export --quiet --locked --all-extras --no-emit-project --format requirements-txt -o $(VENV)/requirements.txt
+	$(UV) pip install --python $(BIN)/python -q -r $(VENV)/requirements.txt
+	$(UV) pip install --python $(BIN)/python -q --no-deps -e .
 	@touch $@
 
 venv: $(STAMP)
+
+# After changing a dependency in pyproject.toml: re-resolve, then commit uv.lock.
+lock: $(UV)
+	$(UV) lock
+
+lock-check: $(UV)
+	@$(LOCK_CHECK)
 
 controlplane:
 	@dev/build-control-plane.sh
@@ -42,7 +58,7 @@ down:
 status logs reset: venv
 	@$(BIN)/videogen-dev $@
 
-lint: venv
+lint: venv lock-check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
@@ -57,6 +73,7 @@ crds: venv
 test: venv controlplane lint
 	@dev/run-tests.sh $(PYTEST_ARGS)
 
-# Container images (needs a Docker engine, which this development machine does not have).
-images:
-	for c in api operator runner; do docker build -f $$c/Dockerfile -t videogen/$$c:$(VERSION) . || exit 1; done
+# videogen/{api,operator,runner}:<version in pyproject.toml> with Docker when its engine answers, else podman on a local base
+# (dev/videogen_dev/container_images.py); `make images IMAGES=api` builds one.
+images: venv
+	@$(BIN)/python -m videogen_dev.container_images $(IMAGES)
