@@ -13,7 +13,8 @@ from typing import Annotated, ClassVar, Final, Literal
 from pydantic import Field
 
 from videogen_common.resources.meta import Double, Int32, Int64
-from videogen_common.resources.schema import Immutable, Pattern, Rule, WireModel
+from videogen_common.resources.schema import Immutable, ListSet, Pattern, Rule, WireModel
+from videogen_common.webhooks import WebhookEvent
 
 __all__ = [
     "DNS_LABEL",
@@ -27,6 +28,7 @@ __all__ = [
     "Scheduling",
     "Toleration",
     "VideoJobSpec",
+    "WebhookURL",
 ]
 
 
@@ -178,6 +180,17 @@ _MODEL = Pattern(
     "spec.model must be a VideoModel name (lowercase letters, digits, '-', '.') or a Hugging Face repo id "
     "(namespace/name), not a URL or a path",
 )
+#: A webhook destination as a URL: http(s), a host, no credentials (user:password@), no whitespace. Whether the
+#: installation may call it (https only, no internal addresses unless allow-listed) is decided when the job is
+#: submitted and again at each delivery (``videogen_common.webhooks.destination_problem``): that needs DNS.
+WebhookURL = Annotated[
+    str,
+    Field(max_length=2048),
+    Pattern(
+        r"^[hH][tT][tT][pP][sS]?://[^\s/?#@\\]+([/?#][^\s]*)?$",
+        "spec.webhook must be an http(s) URL without credentials, e.g. https://example.com/hooks/videogen",
+    ),
+]
 _TEXT = Mode.TEXT_TO_VIDEO.value
 #: ``spec.model``: a VideoModel name or a repo id.
 ModelReference = Annotated[
@@ -266,6 +279,14 @@ class VideoJobSpec(WireModel):
     allowed. Affinity comes from the settings only."""
     output: OutputSpec | None = None
     """Where to write the MP4 and its metadata; omit for the operator's default bucket and prefix."""
+    webhook: WebhookURL | None = None
+    """URL the operator POSTs the job's events to (the REST job view as JSON, signed per Standard Webhooks:
+    webhook-id, webhook-timestamp, webhook-signature headers). https only, to a public address, unless the
+    installation's allow-list (chart value webhooks.allowlist) names the host or its network; redirects are not
+    followed. Delivery is at least once: retried with back-off (status.webhook shows the latest outcome)."""
+    webhook_events_filter: Annotated[list[WebhookEvent], Field(min_length=1, max_length=5), ListSet()] | None = None
+    """Which events go to spec.webhook: start (the pod started generating), progress (each denoising step),
+    completed, failed, cancelled. Omit it for the terminal ones (completed, failed, cancelled)."""
     cancel: Annotated[
         bool,
         Rule(
