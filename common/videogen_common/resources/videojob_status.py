@@ -13,8 +13,19 @@ from pydantic import Field
 
 from videogen_common.resources.meta import Conditions, Double, Int32, Int64, Message, Timestamp
 from videogen_common.resources.schema import WireModel
+from videogen_common.webhooks import WebhookEvent
 
-__all__ = ["ConditionType", "OutputStatus", "Progress", "Reason", "State", "UsedParameters", "VideoJobStatus"]
+__all__ = [
+    "ConditionType",
+    "OutputStatus",
+    "PendingWebhook",
+    "Progress",
+    "Reason",
+    "State",
+    "UsedParameters",
+    "VideoJobStatus",
+    "WebhookStatus",
+]
 
 
 class State(StrEnum):
@@ -154,6 +165,42 @@ class OutputStatus(WireModel):
     """s3:// URI of the metadata JSON."""
 
 
+class PendingWebhook(WireModel):
+    """One event not delivered yet: kept in the status so that an operator restart resumes it."""
+
+    id: Annotated[str, Field(max_length=100)]
+    """The webhook-id of every attempt of this event (receivers de-duplicate by it)."""
+    event: WebhookEvent
+    time: Timestamp
+    """When the event happened (its first attempt's webhook-timestamp window starts here)."""
+    attempts: Annotated[Int32, Field(ge=0)] = 0
+    next_attempt_time: Timestamp | None = None
+    """Not before this time (back-off after a failed attempt); unset: at once."""
+
+
+class WebhookStatus(WireModel):
+    """Deliveries to spec.webhook: what is still to send, and how the latest attempt went."""
+
+    pending: Annotated[list[PendingWebhook], Field(max_length=8)] = Field(default_factory=list)
+    """Events not delivered yet, oldest first (at most one progress event: a newer step replaces it)."""
+    queued: Annotated[list[WebhookEvent], Field(max_length=5)] = Field(default_factory=list)
+    """Events other than progress that were queued once (each is sent once per VideoJob)."""
+    progress_step: Annotated[Int32, Field(ge=0)] | None = None
+    """The latest progress step queued."""
+    last_event: WebhookEvent | None = None
+    """The event of the latest attempt."""
+    last_attempt_time: Timestamp | None = None
+    last_status_code: Int32 | None = None
+    """The receiver's HTTP status of the latest attempt (2xx: delivered)."""
+    last_error: Message | None = None
+    """Why the latest attempt failed: no answer, a non-2xx status, a redirect (never followed), a refused
+    destination, or the retry window used up."""
+    delivered: Annotated[Int32, Field(ge=0)] = 0
+    """Events delivered."""
+    dropped: Annotated[Int32, Field(ge=0)] = 0
+    """Events given up on (destination refused, or not delivered within the retry window)."""
+
+
 class VideoJobStatus(WireModel):
     """Written by the operator (status subresource)."""
 
@@ -181,6 +228,8 @@ class VideoJobStatus(WireModel):
     timings: Annotated[dict[str, Double], Field(max_length=32)] | None = None
     """Durations in seconds by phase (e.g. queued, load, denoise, encode-video, upload)."""
     peak_gpu_memory_bytes: Annotated[Int64, Field(ge=0)] | None = None
+    webhook: WebhookStatus | None = None
+    """Deliveries to spec.webhook (absent without one)."""
 
     @property
     def current_state(self) -> State:
