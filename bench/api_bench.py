@@ -136,7 +136,7 @@ async def main() -> None:
     limits = httpx.Limits(max_connections=args.clients + 10, max_keepalive_connections=args.clients + 10)
     async with httpx.AsyncClient(base_url=args.url, timeout=30, limits=limits) as http:
         submitted = await http.post("/api/v1/generate/text-to-video", json={"prompt": "bench", "num_frames": 8})
-        if submitted.status_code != 200:
+        if submitted.status_code != 202:
             raise SystemExit(f"could not create a job to read back: {submitted.status_code} {submitted.text}")
         job_id = submitted.json()["job_id"]
         await bench_get_job(args.url, job_id, args.clients, args.seconds)

@@ -17,7 +17,7 @@ from typing import Any, BinaryIO
 from videogen_api.config import ApiSettings
 from videogen_api.errors import MODEL_NOT_LOADED, TOO_MANY_REQUESTS, ApiError, bad_request
 from videogen_api.kube import Kube
-from videogen_api.media import MediaType
+from videogen_api.media import MediaType, VideoFacts
 from videogen_api.references import model_reference_problem
 from videogen_api.storage import Storage
 from videogen_api.videojobs import FINGERPRINT_ANNOTATION, IDEMPOTENCY_LABEL, build_videojob, is_active
@@ -37,6 +37,8 @@ class Upload:
     file: BinaryIO
     media: MediaType
     sha256: str
+    #: What the container check learned of a video (length, size); None for an image.
+    video: VideoFacts | None = None
 
 
 @dataclass(frozen=True)

@@ -20,19 +20,25 @@ _CONSTRAINTS: Final = (
 )  # fmt: skip
 
 
-def spec_field(name: str, *, example: Any, required: bool = False) -> Any:
-    """A pydantic Field with VideoJobSpec's default, range and description for ``spec.<name>`` (the request field
-    has the spec field's Python name: the reference API's snake_case)."""
-    declared = VideoJobSpec.model_fields[name]
+def spec_constraints(name: str) -> dict[str, Any]:
+    """VideoJobSpec's constraints on ``spec.<name>`` as Field keywords (``{"ge": 1, "le": 128}``)."""
     constraints: dict[str, Any] = {}
-    for item in declared.metadata:
+    for item in VideoJobSpec.model_fields[name].metadata:
         if isinstance(item, _CONSTRAINTS):
             constraints |= dataclasses.asdict(item)
+    return constraints
+
+
+def spec_field(name: str, *, example: Any, required: bool = False, default: Any = ..., note: str = "") -> Any:
+    """A pydantic Field with VideoJobSpec's default, range and description for ``spec.<name>`` (the request field
+    has the spec field's Python name: the reference API's snake_case). ``default`` replaces the spec's default;
+    ``note`` is added to the description."""
+    declared = VideoJobSpec.model_fields[name]
     return Field(
-        default=... if required else declared.default,
-        description=" ".join((declared.description or "").split()),
+        default=... if required else (declared.default if default is ... else default),
+        description=" ".join(f"{declared.description or ''} {note}".split()),
         examples=[example],
-        **constraints,
+        **spec_constraints(name),
     )
 
 
@@ -115,6 +121,17 @@ class VideoToVideoForm(_GenerationParameters, _FormFields):
 
     prompt: str = _prompt_field(required=False)
     strength: float = spec_field("strength", example=0.8)
+    # Not in the reference's form, which transforms the given video: left out, they follow the input (its length
+    # at the output fps, its size; see input_shape.py). Given, they win.
+    num_frames: int | None = spec_field(
+        "num_frames", example=9, default=None, note="Left out: the input's duration at the output fps (ours)."
+    )
+    width: int | None = spec_field(
+        "width", example=256, default=None, note="Left out: the input's width, aspect kept (ours)."
+    )
+    height: int | None = spec_field(
+        "height", example=256, default=None, note="Left out: the input's height, aspect kept (ours)."
+    )
 
 
 class GenerateResponse(BaseModel):

@@ -19,7 +19,7 @@ def test_twenty_parallel_submits_at_cap_two_admit_exactly_two(api: RunningApi, o
     with ThreadPoolExecutor(max_workers=20) as pool:
         responses = list(pool.map(submit, range(20)))
 
-    accepted = [r for r in responses if r.status_code == 200]
+    accepted = [r for r in responses if r.status_code == 202]
     refused = [r for r in responses if r.status_code == 429]
     assert (len(accepted), len(refused)) == (2, 18), [r.status_code for r in responses]
     for response in refused:
@@ -33,7 +33,7 @@ def test_a_finished_job_frees_its_slot(api: RunningApi, operator: Operator) -> N
     api.http.post(T2V, json={"prompt": "b"})
     assert api.http.post(T2V, json={"prompt": "c"}).status_code == 429
     operator.set_job_status(first, {"state": "completed"})
-    assert api.http.post(T2V, json={"prompt": "c"}).status_code == 200
+    assert api.http.post(T2V, json={"prompt": "c"}).status_code == 202
 
 
 def test_the_limit_counts_videojobs_made_by_hand_too(serve_api: ServeApi, operator: Operator) -> None:

@@ -164,7 +164,7 @@ def test_with_auto_download_a_missing_model_is_requested_and_the_job_waits(
 ) -> None:
     api = serve_api(auto_download=True)
     response = api.http.post(T2V, json={"prompt": "x", "model": "Lightricks/LTX-Video"})
-    assert response.status_code == 200, response.text
+    assert response.status_code == 202, response.text
     assert [vm["spec"]["repoId"] for vm in operator.videomodels()] == ["Lightricks/LTX-Video"]
     assert operator.videojob(response.json()["job_id"])["spec"]["model"] == "Lightricks/LTX-Video"
 
@@ -202,7 +202,7 @@ def test_model_download_honours_the_allow_list(serve_api: ServeApi, operator: Op
     api = serve_api(model_allowlist=["Lightricks/LTX-Video"])
     response = api.http.post("/api/v1/models/download", json={"model_id": "Wan-AI/Wan2.1-T2V-1.3B-Diffusers"})
     assert "not allowed here" in error_of(response, 400)
-    assert api.http.post("/api/v1/models/download", json={"model_id": "Lightricks/LTX-Video"}).status_code == 200
+    assert api.http.post("/api/v1/models/download", json={"model_id": "Lightricks/LTX-Video"}).status_code == 202
 
 
 def test_s3_failure_is_a_500_without_internals_and_creates_no_job(

@@ -66,6 +66,7 @@ def test_a_retried_submit_with_the_same_idempotency_key_returns_the_same_job(
     headers = {"Idempotency-Key": "order-42"}
     first = api.http.post(T2V, json={"prompt": "x"}, headers=headers)
     second = api.http.post(T2V, json={"prompt": "x"}, headers=headers)
+    assert (first.status_code, second.status_code) == (202, 202)
     assert first.json()["job_id"] == second.json()["job_id"]
     assert second.headers["Idempotent-Replayed"] == "true"
     assert len(operator.videojobs()) == 1
@@ -78,7 +79,7 @@ def test_a_replayed_submit_is_not_refused_by_the_concurrency_limit(api: RunningA
     first = api.http.post(T2V, json={"prompt": "x"}, headers={"Idempotency-Key": "k1"}).json()["job_id"]
     api.http.post(T2V, json={"prompt": "y"})
     again = api.http.post(T2V, json={"prompt": "x"}, headers={"Idempotency-Key": "k1"})
-    assert (again.status_code, again.json()["job_id"]) == (200, first)
+    assert (again.status_code, again.json()["job_id"]) == (202, first)
 
 
 def test_parallel_submits_with_one_idempotency_key_make_one_job_and_one_upload(
@@ -97,7 +98,7 @@ def test_parallel_submits_with_one_idempotency_key_make_one_job_and_one_upload(
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         responses = list(pool.map(submit, range(8)))
-    assert {r.status_code for r in responses} == {200}
+    assert {r.status_code for r in responses} == {202}
     assert len({r.json()["job_id"] for r in responses}) == 1
     assert len(operator.videojobs()) == 1
     assert len(operator.keys_under(api.inputs_prefix)) == 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from typing import Any
 
 import pytest
 
@@ -58,12 +59,18 @@ def test_request_ranges_and_defaults_are_the_videojob_specs() -> None:
     spec = VideoJobSpec.model_json_schema()["properties"]
     for request in (TextToVideoRequest, ImageToVideoForm, VideoToVideoForm):
         schema = request.model_json_schema()["properties"]
-        for field, wire in (("num_frames", "numFrames"), ("fps", "fps"), ("width", "width"), ("seed", "seed"),
-                            ("guidance_scale", "guidanceScale"), ("num_inference_steps", "numInferenceSteps"),
-                            ("strength", "strength"), ("negative_prompt", "negativePrompt")):  # fmt: skip
-            if field in schema:
-                limits = ("minimum", "maximum", "maxLength", "default")
-                assert {k: schema[field].get(k) for k in limits} == {k: spec[wire].get(k) for k in limits}, field
+        for field, wire in (("num_frames", "numFrames"), ("fps", "fps"), ("width", "width"), ("height", "height"),
+                            ("seed", "seed"), ("guidance_scale", "guidanceScale"),
+                            ("num_inference_steps", "numInferenceSteps"), ("strength", "strength"),
+                            ("negative_prompt", "negativePrompt")):  # fmt: skip
+            if field not in schema:
+                continue
+            # An optional field (video-to-video's size: the input's when left out) has its range on the int branch.
+            declared: dict[str, Any] = next((b for b in schema[field].get("anyOf", []) if "minimum" in b), {})
+            ranges = ("minimum", "maximum", "maxLength")
+            assert {k: schema[field].get(k, declared.get(k)) for k in ranges} == {k: spec[wire].get(k) for k in ranges}
+            optional = request is VideoToVideoForm and field in ("num_frames", "width", "height")
+            assert schema[field].get("default") == (None if optional else spec[wire].get("default")), field
         assert schema["prompt"]["maxLength"] == spec["prompt"]["maxLength"]
     assert "prompt" in TextToVideoRequest.model_json_schema()["required"]
 

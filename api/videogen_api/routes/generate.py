@@ -11,6 +11,7 @@ from videogen_api.admission import Admitted, Submission, Upload
 from videogen_api.deps import AdmissionDep, ApiKeyRequired, IdempotencyKeyHeader, ServicesDep
 from videogen_api.errors import ApiError
 from videogen_api.gate import accepts_body, image_upload, json_body, video_upload
+from videogen_api.input_shape import keep_input_shape
 from videogen_api.media import MediaError, MediaKind, MediaType, VideoFacts, check_image, inspect_video, sniff
 from videogen_api.routes import error_responses
 from videogen_api.schemas import GenerateResponse, ImageToVideoForm, TextToVideoRequest, VideoToVideoForm
@@ -19,6 +20,8 @@ from videogen_common.resources.videojob import Mode
 
 router = APIRouter(prefix="/api/v1/generate", tags=["generate"], dependencies=[ApiKeyRequired])
 
+# 202 Accepted, as the reference server answers (a replay of an Idempotency-Key too): the job runs later, and the
+# reference's own web client treats any other success code as an error.
 _RESPONSES = error_responses(400, 401, 413, 415, 429, 500, 503)
 _STARTED = "Video generation started"
 _ACCEPTED_TYPES: dict[MediaKind, str] = {"image": "a JPEG or PNG image", "video": "an MP4, MOV, AVI or WebM video"}
@@ -34,7 +37,7 @@ def _respond(admitted: Admitted, response: Response) -> GenerateResponse:
     )
 
 
-@router.post("/text-to-video", response_model=GenerateResponse, responses=_RESPONSES)
+@router.post("/text-to-video", response_model=GenerateResponse, status_code=202, responses=_RESPONSES)
 @accepts_body(json_body)
 def text_to_video(
     request: TextToVideoRequest,
@@ -52,7 +55,7 @@ def text_to_video(
     return _respond(admission.submit(submission, None), response)
 
 
-@router.post("/image-to-video", response_model=GenerateResponse, responses=_RESPONSES)
+@router.post("/image-to-video", response_model=GenerateResponse, status_code=202, responses=_RESPONSES)
 @accepts_body(image_upload)
 def image_to_video(
     form: Annotated[ImageToVideoForm, Form()],
@@ -67,7 +70,7 @@ def image_to_video(
     return _respond(services.admission.submit(submission, upload), response)
 
 
-@router.post("/video-to-video", response_model=GenerateResponse, responses=_RESPONSES)
+@router.post("/video-to-video", response_model=GenerateResponse, status_code=202, responses=_RESPONSES)
 @accepts_body(video_upload)
 def video_to_video(
     form: Annotated[VideoToVideoForm, Form()],
@@ -76,9 +79,12 @@ def video_to_video(
     response: Response,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> GenerateResponse:
-    """Transform an input video following a prompt."""
+    """Transform an input video following a prompt. Without num_frames, width and height (the reference's form has
+    none), the output keeps the input's length at the output fps and its size; the runner rounds them to the
+    model's grid (see the job's ``used``)."""
     upload = _checked_upload(services, Mode.VIDEO_TO_VIDEO, "video", video)
-    submission = Submission(Mode.VIDEO_TO_VIDEO, form.model_dump(exclude={"model"}), form.model, idempotency_key)
+    parameters = keep_input_shape(form.model_dump(exclude={"model"}), upload.video)
+    submission = Submission(Mode.VIDEO_TO_VIDEO, parameters, form.model, idempotency_key)
     return _respond(services.admission.submit(submission, upload), response)
 
 
@@ -110,18 +116,20 @@ def _check(services: ServicesDep, field: MediaKind, file: UploadFile) -> Upload:
     if media is None or media.kind != field:
         # The bytes decide, not the client's Content-Type or file name.
         raise ApiError(415, f"{field} must be {_ACCEPTED_TYPES[field]}; the uploaded file is not")
+    facts = None
     try:
         if field == "image":
             check_image(data, media, settings.max_image_pixels)
         else:
-            _check_video_caps(inspect_video(data, media), media, services)
+            facts = inspect_video(data, media)
+            _check_video_caps(facts, media, services)
     except MediaError as exc:
         raise ApiError(400, f"Invalid request: {exc}") from exc
     digest = hashlib.sha256()
     data.seek(0)
     while chunk := data.read(1024 * 1024):
         digest.update(chunk)
-    return Upload(file=data, media=media, sha256=digest.hexdigest())
+    return Upload(file=data, media=media, sha256=digest.hexdigest(), video=facts)
 
 
 def _check_video_caps(facts: VideoFacts, media: MediaType, services: ServicesDep) -> None:

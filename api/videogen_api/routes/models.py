@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Any
+
+from fastapi import APIRouter, Response
 
 from videogen_api.deps import ApiKeyRequired, KubeDep, SettingsDep
 from videogen_api.errors import bad_request
@@ -37,9 +39,24 @@ def list_models(kube: KubeDep, settings: SettingsDep) -> ModelsResponse:
     return ModelsResponse(models=entries)
 
 
-@router.post("/models/download", response_model=ModelDownloadResponse, responses=error_responses(400, 401, 415, 500))
+_DOWNLOAD_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"model": ModelDownloadResponse, "description": "The model is already downloaded (its VideoModel is Ready)"},
+    **error_responses(400, 401, 415, 500),
+}
+
+
+# 202 while a download is started or under way, as the reference answers; 200 when there is nothing left to do.
+@router.post(
+    "/models/download",
+    response_model=ModelDownloadResponse,
+    status_code=202,
+    responses=_DOWNLOAD_RESPONSES,
+    response_description="Download started (or already under way)",
+)
 @accepts_body(json_body)
-def download_model(request: ModelDownloadRequest, kube: KubeDep, settings: SettingsDep) -> ModelDownloadResponse:
+def download_model(
+    request: ModelDownloadRequest, kube: KubeDep, settings: SettingsDep, response: Response
+) -> ModelDownloadResponse:
     """Create (or reuse) the VideoModel for a Hugging Face repo id; the operator downloads it into the cache."""
     if (problem := repo_id_problem(request.model_id)) is not None:
         raise bad_request(problem)
@@ -47,9 +64,10 @@ def download_model(request: ModelDownloadRequest, kube: KubeDep, settings: Setti
     if (problem := allowlist_problem(request.model_id, settings.model_policy())) is not None:
         raise bad_request(problem)
     videomodel, created = ensure_videomodel(kube, request.model_id)
-    ready = videomodel.status.state == ModelState.READY
-    message = "Model download started" if created or not ready else "Model already downloaded"
-    return ModelDownloadResponse(message=message, model_id=request.model_id)
+    if not created and videomodel.status.state == ModelState.READY:
+        response.status_code = 200
+        return ModelDownloadResponse(message="Model already downloaded", model_id=request.model_id)
+    return ModelDownloadResponse(message="Model download started", model_id=request.model_id)
 
 
 @router.get("/model/info", response_model=ModelInfoResponse, responses=error_responses(401, 500))
