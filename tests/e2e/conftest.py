@@ -67,7 +67,7 @@ class System:
     def submit(self, mode: str, **request: Any) -> str:
         """POST a generation request (json= or data=/files=); returns the job id, remembered for teardown."""
         response = self.http.post(f"/api/v1/generate/{mode}", **request)
-        assert response.status_code == 200, response.text
+        assert response.status_code == 202, response.text
         body = response.json()
         assert body["status"] == "pending" and body["message"] == "Video generation started", body
         job_id = str(body["job_id"])

@@ -63,7 +63,7 @@ def test_api_restarted_during_a_submit_storm_loses_and_duplicates_no_job(system:
                 if response.status_code >= 500:
                     time.sleep(0.2)
                     continue
-                if response.status_code != 200:
+                if response.status_code != 202:
                     errors.append(f"{key}: {response.status_code} {response.text}")
                     return
                 answers[key].append(response.json()["job_id"])

@@ -133,7 +133,7 @@ def test_installed_operator_and_api_generate_a_text_to_video_request(
                 "seed": 0,
             },
         )
-        assert submitted.status_code == 200, submitted.text
+        assert submitted.status_code == 202, submitted.text
         job_id = submitted.json()["job_id"]
         job = wait_for(
             lambda: api.get(f"/api/v1/job/{job_id}").json(),
