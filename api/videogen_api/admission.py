@@ -26,6 +26,7 @@ from videogen_common.model_choice import ResolvedModel, is_repo_id, resolve_mode
 from videogen_common.names import job_id_to_videojob_name, new_job_id
 from videogen_common.resources.objects import VideoJob
 from videogen_common.resources.videojob import Mode
+from videogen_common.webhooks import destination_problem, parse_allowlist
 
 _MAX_IDEMPOTENCY_KEY_LENGTH = 255
 
@@ -77,9 +78,11 @@ class Admission:
         self._kube = kube
         self._storage = storage
         self._policy = settings.model_policy()
+        self._webhook_allowlist = parse_allowlist(settings.webhook_allowlist)
         self._lock = threading.Lock()
 
     def submit(self, submission: Submission, upload: Upload | None) -> Admitted:
+        self._check_webhook(submission)
         model = self._resolve_model(submission)
         key_hash = idempotency_key_hash(submission.idempotency_key) if submission.idempotency_key is not None else None
         request_fingerprint = fingerprint(submission, upload)
@@ -118,6 +121,18 @@ class Admission:
             # No VideoJob refers to the upload: remove it, whatever went wrong.
             self._delete_input(input_key)
             raise
+
+    def _check_webhook(self, submission: Submission) -> None:
+        """A webhook the operator would refuse to call (not https, an internal address, not resolvable) is the
+        client's to fix now, not a delivery failure later. The operator checks again at each delivery."""
+        url = submission.parameters.get("webhook")
+        if url is None:
+            return
+        problem = destination_problem(
+            url, self._webhook_allowlist, internal_networks=self._settings.webhook_internal_networks
+        )
+        if problem is not None:
+            raise bad_request(problem)
 
     def _delete_input(self, key: str | None) -> None:
         if key is not None:

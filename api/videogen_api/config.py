@@ -1,5 +1,6 @@
 """The API's settings: one pydantic-settings class read from `VIDEOGEN_API_*` (S3 itself is `VIDEOGEN_S3_*`)."""
 
+import ipaddress
 from pathlib import Path
 from typing import Annotated
 
@@ -85,6 +86,13 @@ class ApiSettings(BaseSettings):
     #: A file with one key per line (a mounted Secret); read at startup, joined with api_keys.
     api_keys_file: Path | None = None
 
+    # --- webhooks (the operator delivers them; the API refuses at submit a destination it would not call) ------
+    #: Host names and CIDRs a webhook may reach although internal or plain http: the operator's allow-list (the
+    #: chart sets both from webhooks.allowlist). Any other webhook must be https to a public address.
+    webhook_allowlist: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    #: The cluster's service and pod CIDRs, refused as webhook destinations (private ranges always are).
+    webhook_internal_networks: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
     # --- identity (GET /health) -----------------------------------------------------------------------------
     #: Reported as "service" by GET /health.
     service_name: str = "videogen-api"
@@ -95,12 +103,22 @@ class ApiSettings(BaseSettings):
     #: Listen port of the HTTP server.
     port: int = 8080
 
-    @field_validator("model_catalog", "model_allowlist", "api_keys", mode="before")
+    @field_validator(
+        "model_catalog", "model_allowlist", "api_keys", "webhook_allowlist", "webhook_internal_networks", mode="before"
+    )
     @classmethod
     def _split_commas(cls, value: object) -> object:
         # Environment variables hold one string; a comma list reads better in a Helm values file than JSON.
         if isinstance(value, str):
             return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @field_validator("webhook_internal_networks")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        # A typo fails the start, not every submit with a webhook.
+        for network in value:
+            ipaddress.ip_network(network, strict=False)
         return value
 
     def default_model(self, mode: str) -> str | None:

@@ -9,9 +9,10 @@ from typing import Any, ClassVar, Final, Literal
 import annotated_types
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from videogen_common.resources.videojob import Mode, VideoJobSpec
+from videogen_common.resources.videojob import Mode, VideoJobSpec, WebhookURL
 from videogen_common.resources.videojob_status import Progress, State, UsedParameters
 from videogen_common.resources.videomodel import ModelState
+from videogen_common.webhooks import WebhookEvent
 
 # The annotated_types constraints pydantic keeps in a field's metadata; each one's attribute is Field's keyword.
 _CONSTRAINTS: Final = (
@@ -63,6 +64,37 @@ class _GenerationParameters(_Request):
         "omit it for the configured default model of the mode.",
         examples=["Lightricks/LTX-Video"],
     )
+    # Ours, beyond the reference. The URL's form is the spec's type; whether the installation may call it (DNS,
+    # the allow-list) is checked at submit, by the operator's own function.
+    webhook: WebhookURL | None = spec_field("webhook", example="https://example.com/hooks/videogen", default=None)
+    webhook_events_filter: list[WebhookEvent] | None = spec_field(
+        "webhook_events_filter",
+        example=["completed", "failed"],
+        default=None,
+        note="A form may send it as one comma-separated field or as the field repeated.",
+    )
+
+    @field_validator("webhook_events_filter", mode="before")
+    @classmethod
+    def _events(cls, value: Any) -> Any:
+        # A multipart form sends one string ("start,completed") or the field repeated; the spec's list is a set,
+        # so a repeated event is dropped rather than refused by the apiserver.
+        if value is None:
+            return None
+        items = [value] if isinstance(value, str) else value
+        if not isinstance(items, list):
+            return value
+        events = [part.strip() for item in items for part in (item.split(",") if isinstance(item, str) else [item])]
+        events = list(dict.fromkeys(event for event in events if event != ""))
+        if not events:
+            raise ValueError("name at least one event, or leave the field out for completed, failed and cancelled")
+        return events
+
+    @model_validator(mode="after")
+    def _events_need_a_webhook(self) -> Any:
+        if self.webhook_events_filter is not None and self.webhook is None:
+            raise ValueError("webhook_events_filter needs a webhook URL to send the events to")
+        return self
 
 
 class _FramedParameters(_GenerationParameters):

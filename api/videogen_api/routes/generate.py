@@ -48,7 +48,8 @@ def text_to_video(
     """Generate a video from a text prompt."""
     submission = Submission(
         mode=Mode.TEXT_TO_VIDEO,
-        parameters=request.model_dump(exclude={"model"}),
+        # Unset optional fields (a webhook) stay out: the spec's defaults, and the same fingerprint as before them.
+        parameters=request.model_dump(exclude={"model"}, exclude_none=True),
         model=request.model,
         idempotency_key=idempotency_key,
     )
@@ -66,7 +67,8 @@ def image_to_video(
 ) -> GenerateResponse:
     """Generate a video from an input image and an optional prompt."""
     upload = _checked_upload(services, Mode.IMAGE_TO_VIDEO, "image", image)
-    submission = Submission(Mode.IMAGE_TO_VIDEO, form.model_dump(exclude={"model"}), form.model, idempotency_key)
+    parameters = form.model_dump(exclude={"model"}, exclude_none=True)
+    submission = Submission(Mode.IMAGE_TO_VIDEO, parameters, form.model, idempotency_key)
     return _respond(services.admission.submit(submission, upload), response)
 
 
