@@ -35,6 +35,9 @@ __all__ = [
     "Allowlist",
     "Destination",
     "DestinationRefused",
+    "DestinationUnresolved",
+    "IPAddress",
+    "IPNetwork",
     "WebhookEvent",
     "destination_problem",
     "generate_secret",
@@ -170,6 +173,10 @@ class DestinationRefused(ValueError):
     """A webhook URL the installation will not call; the message says why and what to do."""
 
 
+class DestinationUnresolved(DestinationRefused):
+    """The host name does not resolve (now): refused at submit, retried at delivery (DNS may recover)."""
+
+
 @dataclass(frozen=True)
 class Destination:
     """A checked webhook URL: where to connect (``addresses``, all checked) and what to ask for there."""
@@ -243,12 +250,12 @@ def resolve_destination(
     try:
         found = [literal.compressed] if literal is not None else list(resolver(host, port))
     except OSError as error:
-        raise DestinationRefused(f"webhook host {host!r} does not resolve: {error}") from None
+        raise DestinationUnresolved(f"webhook host {host!r} does not resolve: {error}") from None
     if not found:
-        raise DestinationRefused(f"webhook host {host!r} resolves to no address")
+        raise DestinationUnresolved(f"webhook host {host!r} resolves to no address")
     addresses = [ipaddress.ip_address(text.split("%", 1)[0]) for text in found]
     trusted_name = literal is None and host in allowlist.hosts
-    hint = "; unless the installation allow-lists it (chart value webhooks.allowlist)"
+    hint = " (allowed only where the installation allow-lists it: chart value webhooks.allowlist)"
     if not trusted_name:
         for address in addresses:
             if allowlist.trusts_address(address) or allowlist.trusts_address(_unwrapped(address)):

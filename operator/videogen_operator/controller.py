@@ -29,6 +29,7 @@ from videogen_operator.cluster_view import ClusterView, Doc, trimmed
 from videogen_operator.kube import Kube
 from videogen_operator.pod_building import scheduling_problem
 from videogen_operator.settings import OperatorSettings
+from videogen_operator.webhook_sender import WebhookSender
 from videogen_operator.workers import Workers
 
 log = logging.getLogger(__name__)
@@ -70,6 +71,7 @@ class Controller:
         settle = settings.settle_seconds
         self.videojob_workers = Workers("videojob", self.reconcile_videojob, self._error, settle)
         self.videomodel_workers = Workers("videomodel", self.reconcile_videomodel, self._error, settle)
+        self.webhooks = WebhookSender(settings, kube, self.view.videojob, self._error)
         # Jobs created by this process that the Job index has not shown yet (owner uid -> when, monotonic), so the
         # cap counts them and a reconcile in between neither re-creates nor re-reads them.
         self._created: dict[str, float] = {}
@@ -86,6 +88,7 @@ class Controller:
         videojob = self.view.videojob(uid)
         if videojob is None:
             return
+        self.webhooks.changed(videojob)
         echo = (self._generation(videojob), videojob.status)
         if self._written.get(uid) != echo or not self.videojob_workers.running(uid):
             self.videojob_workers.ensure(uid)
@@ -93,6 +96,7 @@ class Controller:
     def forget_videojob(self, uid: str) -> None:
         """The VideoJob is gone: stop its worker and stop counting its Job under the cap."""
         self.videojob_workers.stop(uid)
+        self.webhooks.forget(uid)
         self._created.pop(uid, None)
         self._locations.pop(uid, None)
         self._written.pop(uid, None)

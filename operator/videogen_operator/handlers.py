@@ -75,6 +75,7 @@ async def stop_workers(memo: kopf.Memo, **_: Any) -> None:
     controller: Controller = memo["controller"]
     await controller.videojob_workers.stop_all()
     await controller.videomodel_workers.stop_all()
+    await controller.webhooks.workers.stop_all()
 
 
 @kopf.index(GROUP, VERSION, VIDEOJOBS)

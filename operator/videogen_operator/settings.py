@@ -9,15 +9,17 @@ S3 connection settings are the shared ``VIDEOGEN_S3_*`` (:class:`videogen_common
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import PurePosixPath
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from videogen_common.model_choice import ModelPolicy
 from videogen_common.resources.videojob import Mode
 from videogen_common.runner_contract import RuntimeOptions
+from videogen_common.webhooks import Allowlist, IPNetwork, parse_allowlist, sign
 
 GPU_TOLERATION: dict[str, Any] = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
 
@@ -132,6 +134,25 @@ class OperatorSettings(BaseSettings):
     #: Kueue LocalQueue for VideoJobs without spec.queueName; with a queue, Kueue (not this cap) admits the Job.
     default_queue_name: str | None = None
 
+    # --- webhooks (spec.webhook) ---------------------------------------------------------------------------
+    #: The Standard Webhooks signing secret, whsec_ + base64 of 24-64 random bytes (the chart passes it from a
+    #: Secret). Unset: no webhook is ever sent unsigned; deliveries fail (status.webhook.lastError says why).
+    webhook_secret: SecretStr | None = None
+    #: Destinations trusted beyond public https (comma-separated host names and CIDRs, e.g.
+    #: receiver.example.internal,10.20.0.0/16): they may use http and internal addresses.
+    webhook_allowlist: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    #: The cluster's service and pod CIDRs (comma-separated), refused as destinations like private ranges are
+    #: (they need not be RFC 1918).
+    webhook_internal_networks: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    #: Seconds one delivery may take (connect, send, answer) before it counts as failed.
+    webhook_timeout_seconds: float = 10.0
+    #: Seconds before the first retry of a failed delivery; each later retry waits twice as long.
+    webhook_retry_first_seconds: float = 5.0
+    #: The longest wait between two retries.
+    webhook_retry_max_seconds: float = 600.0
+    #: Seconds after an event within which it is retried; after that it is dropped (status.webhook.dropped).
+    webhook_retry_window_seconds: float = 86400.0
+
     # --- operations ---------------------------------------------------------------------------------------
     #: Seconds between progress reads while a pod runs (and re-checks of a queued or just-created VideoJob).
     poll_seconds: float = 2.0
@@ -156,7 +177,7 @@ class OperatorSettings(BaseSettings):
     #: Seconds to connect to the API server.
     watch_connect_timeout: int = 30
 
-    @field_validator("model_allowlist", mode="before")
+    @field_validator("model_allowlist", "webhook_allowlist", "webhook_internal_networks", mode="before")
     @classmethod
     def _split_commas(cls, value: object) -> object:
         # One string in the environment; a comma list, as the API reads its own allow-list.
@@ -172,6 +193,29 @@ class OperatorSettings(BaseSettings):
         if value is not None and (not value or path.is_absolute() or ".." in path.parts):
             raise ValueError(f"must be a relative folder inside the model cache volume, without '..' (got {value!r})")
         return value
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _signing_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        # A malformed secret must stop the start, not fail every delivery later.
+        if value is not None:
+            sign(value.get_secret_value(), "check", 0, b"")
+        return value
+
+    @field_validator("webhook_internal_networks")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            ipaddress.ip_network(entry, strict=False)
+        return value
+
+    def webhook_trusted(self) -> Allowlist:
+        """The destinations trusted beyond public https (``webhook_allowlist``)."""
+        return parse_allowlist(self.webhook_allowlist)
+
+    def webhook_internal(self) -> list[IPNetwork]:
+        """``webhook_internal_networks`` as networks."""
+        return [ipaddress.ip_network(entry, strict=False) for entry in self.webhook_internal_networks]
 
     def model_policy(self) -> ModelPolicy:
         """What :func:`videogen_common.model_choice.resolve_model` decides by: defaults, allow-list, missing models."""

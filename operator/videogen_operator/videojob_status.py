@@ -325,6 +325,8 @@ def next_status(current: VideoJobStatus, summary: VideoJobStatus, generation: in
         observed_generation=generation,
         conditions=conditions,
         queued_time=current.queued_time or summary.queued_time or now,
+        # The webhook worker's own field (webhook_sender): never changed here.
+        webhook=current.webhook,
     )
 
 

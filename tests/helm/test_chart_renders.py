@@ -151,7 +151,8 @@ def test_every_operator_and_api_variable_is_a_setting_they_read(helm: Helm) -> N
 def test_gpu_pool_values_reach_the_operator_settings(helm: Helm, monkeypatch: pytest.MonkeyPatch) -> None:
     docs = helm.template("ns", "-f", str(GPU_POOL_VALUES))
     for name, value in container_env(by_kind(docs, "Deployment", "videogen-operator")).items():
-        if name.startswith("VIDEOGEN_OPERATOR_"):
+        # Literal values only: a secretKeyRef (the webhook signing secret) is the kubelet's to resolve.
+        if name.startswith("VIDEOGEN_OPERATOR_") and isinstance(value, str):
             monkeypatch.setenv(name, value)
     settings = OperatorSettings()
     assert settings.node_selector == {"cloud.google.com/gke-accelerator": "nvidia-h100-80gb"}
@@ -193,7 +194,8 @@ def test_gpu_pool_values_reach_the_operator_settings(helm: Helm, monkeypatch: py
 def test_default_values_unset_optional_operator_settings(helm: Helm, monkeypatch: pytest.MonkeyPatch) -> None:
     docs = helm.template("ns")
     for name, value in container_env(by_kind(docs, "Deployment", "videogen-operator")).items():
-        if name.startswith("VIDEOGEN_OPERATOR_"):
+        # Literal values only: a secretKeyRef (the webhook signing secret) is the kubelet's to resolve.
+        if name.startswith("VIDEOGEN_OPERATOR_") and isinstance(value, str):
             monkeypatch.setenv(name, value)
     settings = OperatorSettings()
     assert settings.affinity == {} and settings.runtime_class_name is None and settings.priority_class_name is None

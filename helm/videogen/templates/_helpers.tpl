@@ -91,6 +91,10 @@ app.kubernetes.io/component: {{ .component }}
 {{- end }}
 {{- end }}
 
+{{/* The Secret holding the webhook signing secret: webhooks.existingSecret or the chart's own. */}}
+{{- define "videogen.webhookSecret" -}}
+{{- .Values.webhooks.existingSecret | default (printf "%s-webhooks" (include "videogen.fullname" .)) }}
+{{- end }}
 {{- define "videogen.seaweedfsName" -}}
 {{- printf "%s-seaweedfs" (include "videogen.fullname" .) }}
 {{- end }}
