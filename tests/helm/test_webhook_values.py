@@ -7,6 +7,7 @@ import pytest
 
 from tests.helm.conftest import Helm
 from tests.helm.test_chart_renders import by_kind, container_env
+from videogen_api.config import ApiSettings
 from videogen_common.webhooks import sign
 from videogen_operator.settings import OperatorSettings
 
@@ -29,7 +30,7 @@ def test_an_existing_secret_is_used_and_none_is_made(helm: Helm) -> None:
     assert env["VIDEOGEN_OPERATOR_WEBHOOK_SECRET"] == {"secretKeyRef": {"name": "hooks", "key": "key"}}
 
 
-def test_webhook_values_reach_the_operator_settings(helm: Helm, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_webhook_values_reach_the_operator_and_api_settings(helm: Helm, monkeypatch: pytest.MonkeyPatch) -> None:
     docs = helm.template(
         "ns",
         "--set-json",
@@ -42,6 +43,12 @@ def test_webhook_values_reach_the_operator_settings(helm: Helm, monkeypatch: pyt
     for name, value in container_env(by_kind(docs, "Deployment", "videogen-operator")).items():
         if name.startswith("VIDEOGEN_OPERATOR_") and isinstance(value, str):
             monkeypatch.setenv(name, value)
+    for name, value in container_env(by_kind(docs, "Deployment", "videogen-api")).items():
+        if name.startswith("VIDEOGEN_API_") and isinstance(value, str):
+            monkeypatch.setenv(name, value)
+    api = ApiSettings()
+    assert api.webhook_allowlist == ["receiver.tools.svc", "10.20.0.0/16"]
+    assert api.webhook_internal_networks == ["10.96.0.0/12"]
     settings = OperatorSettings()
     assert settings.webhook_allowlist == ["receiver.tools.svc", "10.20.0.0/16"]
     assert [str(n) for n in settings.webhook_internal()] == ["10.96.0.0/12"]
