@@ -177,6 +177,7 @@ def test_helm_upgrade_keeps_existing_videojobs(helm: Helm, cluster: Cluster, idl
     cluster.kubectl("apply", "-f", "-", input=json.dumps(videojob(idle_release)))
     before = cluster.get_json("videojob", "kept", "-n", idle_release)
     crd_uid = cluster.get_json("crd", "videojobs.videogen.dev")["metadata"]["uid"]
+    signing = cluster.get_json("secret", "videogen-webhooks", "-n", idle_release)["data"]["signingSecret"]
     helm.run(
         "upgrade",
         "videogen",
@@ -194,6 +195,8 @@ def test_helm_upgrade_keeps_existing_videojobs(helm: Helm, cluster: Cluster, idl
     assert after["spec"] == before["spec"]
     assert cluster.get_json("deployment", "videogen-api", "-n", idle_release)["spec"]["replicas"] == 3
     assert cluster.get_json("crd", "videojobs.videogen.dev")["metadata"]["uid"] == crd_uid
+    # The generated webhook signing secret survives upgrades: receivers keep verifying with it.
+    assert cluster.get_json("secret", "videogen-webhooks", "-n", idle_release)["data"]["signingSecret"] == signing
 
 
 def test_helm_uninstall_leaves_the_crds_videojobs_and_model_cache(
