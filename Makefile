@@ -13,7 +13,7 @@ STAMP := $(VENV)/.installed
 # uv.lock pins every dependency of every component; the venv and the images install exactly that.
 LOCK_CHECK = $(UV) lock --check --quiet || { echo "uv.lock does not match pyproject.toml: run 'make lock' and commit uv.lock" >&2; exit 1; }
 
-.PHONY: help venv lock lock-check controlplane up down status logs reset test lint fmt crds images
+.PHONY: help venv lock lock-check controlplane browser up down status logs reset test lint fmt crds images
 
 help:
 	@echo "make up        start the local system (control plane, GPU-pool node, S3, CRDs); API on 127.0.0.1:8080 once it lands"
@@ -49,6 +49,10 @@ lock-check: $(UV)
 controlplane:
 	@dev/build-control-plane.sh
 
+# Debian's chromium for the /ui browser test (apt, only when missing).
+browser:
+	@dev/install-browser.sh
+
 up: venv controlplane
 	@$(BIN)/videogen-dev up
 
@@ -70,7 +74,7 @@ fmt: venv
 crds: venv
 	@$(BIN)/videogen-dev crds --write
 
-test: venv controlplane lint
+test: venv controlplane browser lint
 	@dev/run-tests.sh $(PYTEST_ARGS)
 
 # videogen/{api,operator,runner}:<version in pyproject.toml> with Docker when its engine answers, else podman on a local base

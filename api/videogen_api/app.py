@@ -15,9 +15,11 @@ from videogen_api.config import ApiSettings
 from videogen_api.deps import Services
 from videogen_api.errors import install_error_handlers
 from videogen_api.gate import RequestGate, gated_routes
+from videogen_api.job_events import JobEventHub
 from videogen_api.kube import Kube, make_api_client
 from videogen_api.metrics import Metrics, MetricsMiddleware
-from videogen_api.routes import generate, health, jobs, models, outputs
+from videogen_api.routes import events, generate, health, jobs, models, outputs, ui
+from videogen_api.routes.events import StreamLimits
 from videogen_api.storage import Storage
 from videogen_api.version import VERSION
 from videogen_common.s3 import S3Settings, make_client
@@ -67,9 +69,12 @@ def create_app(
         metrics=metrics,
         api_keys=tuple(settings.accepted_api_keys()),
     )
+    app.state.job_events = JobEventHub(job_cache, history_seconds=settings.events_history_seconds)
+    app.state.event_stream_limits = StreamLimits(settings.events_max_streams, settings.events_max_streams_per_client)
     install_error_handlers(app)
-    for module in (health, generate, jobs, models, outputs):
+    for module in (health, generate, jobs, events, models, outputs, ui):
         app.include_router(module.router)
+    app.include_router(ui.posters)
     # After the routers, whose routes declare the rules: a route that takes a body and declares none stops here.
     app.add_middleware(RequestGate, routes=gated_routes(app.routes, settings))
     # Added last, so it is outermost and also sees the gate's 413/415 answers.

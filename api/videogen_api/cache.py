@@ -28,7 +28,7 @@ import contextlib
 import logging
 import random
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,6 +59,10 @@ def _version(resource_version: str | None) -> int | None:
         return int(resource_version) if resource_version is not None else None
     except ValueError:
         return None
+
+
+#: Told of every change the cache applies: the VideoJob's name and its new object, ``None`` once it is gone.
+ChangeListener = Callable[[str, VideoJob | None], None]
 
 
 class _Gone(Exception):
@@ -93,6 +97,7 @@ class VideoJobCache:
         self._thread: threading.Thread | None = None
         self._response: Any = None
         self._resume_from: str | None = None
+        self._listeners: list[ChangeListener] = []
         self.stats = CacheStats()
 
     # --- reading -------------------------------------------------------------------------------------------------
@@ -147,6 +152,21 @@ class VideoJobCache:
             self._pending_writes[name] = version
             while len(self._pending_writes) > _MAX_PENDING_WRITES:
                 del self._pending_writes[next(iter(self._pending_writes))]
+
+    def add_listener(self, listener: ChangeListener) -> None:
+        """Call ``listener`` for every change the cache applies, in the watch's order, on the watch thread (so it
+        must be quick and must not block: the event stream hands the change to its asyncio loop). A relist reports
+        what changed between the old contents and the new list, deletions included."""
+        self._listeners.append(listener)
+
+    def _notify(self, changes: list[tuple[str, VideoJob | None]]) -> None:
+        for name, videojob in changes:
+            for listener in self._listeners:
+                try:
+                    listener(name, videojob)
+                except Exception:
+                    # A listener's bug must not stop the cache every route reads from.
+                    log.exception("VideoJob cache listener failed on %s", name)
 
     # --- lifecycle -----------------------------------------------------------------------------------------------
 
@@ -215,13 +235,22 @@ class VideoJobCache:
             self._synced.clear()
             raise
         listed = _version(resource_version)
+        fresh = {item.name: item for item in items}
         with self._lock:
-            self._items = {item.name: item for item in items}
+            old = self._items
+            self._items = fresh
             self._resource_version = resource_version
             self._pending_writes = {
                 name: version for name, version in self._pending_writes.items() if listed is None or version > listed
             }
         self.stats.lists += 1
+        changes: list[tuple[str, VideoJob | None]] = [(name, None) for name in old if name not in fresh]
+        changes += [
+            (name, item)
+            for name, item in fresh.items()
+            if name not in old or old[name].metadata.resource_version != item.metadata.resource_version
+        ]
+        self._notify(changes)
 
     def _list_all(self) -> tuple[list[VideoJob], str]:
         """Every VideoJob, a page at a time; all pages are one snapshot at the first page's resourceVersion."""
@@ -279,13 +308,14 @@ class VideoJobCache:
             if event.error_code == 410:
                 raise _Gone(event.error_message or "resourceVersion too old")
             raise RuntimeError(f"watch error: {event.error_message}")
+        changed: VideoJob | None = None
         with self._lock:
             if event.name is not None:
                 if event.type == "DELETED" or event.videojob is None:
                     # An object the types cannot read (kube.py logged it) is left out, as the list leaves it out.
                     self._items.pop(event.name, None)
                 else:
-                    self._items[event.name] = event.videojob
+                    self._items[event.name] = changed = event.videojob
                 pending = self._pending_writes.get(event.name)
                 version = _version(event.resource_version)
                 if pending is not None and (event.type == "DELETED" or (version is not None and version >= pending)):
@@ -295,6 +325,8 @@ class VideoJobCache:
                 # BOOKMARK events carry only this: the position to resume from, so a quiet namespace does not
                 # leave the cache holding a version the apiserver has long forgotten.
                 self._resource_version = event.resource_version
+        if event.name is not None:
+            self._notify([(event.name, changed)])
 
 
 def _lines(response: Any) -> Iterator[str]:

@@ -54,6 +54,16 @@ class ApiSettings(BaseSettings):
     #: Retry-After seconds sent with 429.
     retry_after_seconds: int = Field(default=10, ge=1)
 
+    # --- job event streams (GET /api/v1/job/{id}/events) ---------------------------------------------------
+    #: Event streams open at once on this replica; more get 429.
+    events_max_streams: int = Field(default=1000, ge=1)
+    #: Event streams open at once per client (its API key, or its address without keys); more get 429.
+    events_max_streams_per_client: int = Field(default=20, ge=1)
+    #: Seconds between comment lines on an idle stream, so proxies and load balancers do not close it.
+    events_heartbeat_seconds: float = Field(default=15.0, gt=0)
+    #: Seconds a finished job's events are kept for clients that reconnect with Last-Event-ID.
+    events_history_seconds: int = Field(default=600, ge=0)
+
     # --- uploads --------------------------------------------------------------------------------------------
     #: Largest image upload, in bytes (413 beyond it).
     max_image_bytes: int = Field(default=20 * _MIB, ge=1)
