@@ -191,6 +191,22 @@ class JobUsedParameters(UsedParameters):
     model_config = _SNAKE_CASE
 
 
+class JobWebhook(BaseModel):
+    """The job's webhook (spec.webhook) and its deliveries (status.webhook)."""
+
+    url: str
+    events: list[str]
+    delivered: int = 0
+    dropped: int = 0
+    #: Events not delivered yet.
+    pending: int = 0
+    last_event: str | None = None
+    last_attempt_at: str | None = None
+    #: The receiver's HTTP status of the latest attempt (2xx: delivered).
+    last_status_code: int | None = None
+    last_error: str | None = None
+
+
 class JobResponse(BaseModel):
     """GET /api/v1/job/{id}: the reference fields, then ours."""
 
@@ -207,6 +223,8 @@ class JobResponse(BaseModel):
     progress: JobProgress | None = None
     output_url: str | None = None
     used: JobUsedParameters | None = None
+    #: Present when the job has a webhook: where its events go and how the latest delivery went.
+    webhook: JobWebhook | None = None
 
 
 class JobListResponse(BaseModel):

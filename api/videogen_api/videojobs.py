@@ -8,8 +8,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
-from videogen_api.schemas import JobProgress, JobResponse, JobUsedParameters
-from videogen_common.names import videojob_name_to_job_id
+from videogen_api.schemas import JobResponse
+from videogen_common.job_view import job_view
 from videogen_common.resources.meta import (
     ANNOTATION_REQUEST_FINGERPRINT,
     LABEL_IDEMPOTENCY_KEY,
@@ -19,19 +19,10 @@ from videogen_common.resources.meta import (
 )
 from videogen_common.resources.objects import VideoJob
 from videogen_common.resources.videojob import InputRef, Mode, OutputSpec, VideoJobSpec
-from videogen_common.resources.videojob_status import State, VideoJobStatus
 
 # The names tests/e2e import; the values are the shared constants.
 IDEMPOTENCY_LABEL: Final = LABEL_IDEMPOTENCY_KEY
 FINGERPRINT_ANNOTATION: Final = ANNOTATION_REQUEST_FINGERPRINT
-
-_DEFAULT_MESSAGES: Final[Mapping[State, str]] = {
-    State.PENDING: "Job queued",
-    State.PROCESSING: "Generating video...",
-    State.COMPLETED: "Generation complete",
-    State.FAILED: "Error: generation failed",
-    State.CANCELLED: "Job cancelled",
-}
 
 
 def build_videojob(
@@ -66,41 +57,6 @@ def is_active(videojob: VideoJob) -> bool:
     return not videojob.status.current_state.terminal
 
 
-def updated_at(videojob: VideoJob) -> str:
-    """The latest write to the object (spec or status), as RFC 3339."""
-    metadata, status = videojob.metadata, videojob.status
-    times = [metadata.creation_timestamp, status.start_time, status.completion_time]
-    times += [entry.time for entry in metadata.managed_fields]
-    times += [condition.last_transition_time for condition in status.conditions]
-    # Kubernetes writes UTC seconds precision ("2024-01-15T10:30:00Z"), so the strings order like the times.
-    return max(time for time in times if time)
-
-
-def _message(state: State, status: VideoJobStatus) -> str:
-    message = status.message or _DEFAULT_MESSAGES[state]
-    # The reference's failed jobs read "Error: <what>".
-    if state == State.FAILED and not message.startswith("Error"):
-        message = f"Error: {message}"
-    return message
-
-
 def videojob_to_job(videojob: VideoJob, output_url: Callable[[str], str]) -> JobResponse:
-    """The reference's job view plus ours. ``output_url`` turns an output file name into its /outputs URL."""
-    spec, status = videojob.spec, videojob.status
-    state = status.current_state
-    output = status.output if state == State.COMPLETED and status.output is not None and status.output.file else None
-    return JobResponse(
-        job_id=videojob_name_to_job_id(videojob.name),
-        status=state,
-        message=_message(state, status),
-        output_path=(output.path or f"./outputs/{output.file}") if output else None,
-        created_at=videojob.metadata.creation_timestamp or "",
-        updated_at=updated_at(videojob),
-        mode=spec.mode,
-        model=spec.model,
-        reason=status.reason,
-        cancel_requested=spec.cancel,
-        progress=JobProgress.model_validate(status.progress.model_dump()) if status.progress else None,
-        output_url=output_url(output.file) if output else None,
-        used=JobUsedParameters.model_validate(status.used.model_dump()) if status.used else None,
-    )
+    """The reference's job view plus ours (common ``job_view``: the event stream and webhooks show the same)."""
+    return JobResponse.model_validate(job_view(videojob, output_url))

@@ -11,9 +11,11 @@ from typing import Any, Final
 
 from videogen_common.names import is_videojob_name, videojob_name_to_job_id
 from videogen_common.resources.objects import VideoJob
+from videogen_common.resources.videojob import VideoJobSpec
 from videogen_common.resources.videojob_status import State, VideoJobStatus
+from videogen_common.webhooks import DEFAULT_EVENTS, WebhookEvent
 
-__all__ = ["DEFAULT_MESSAGES", "job_message", "job_view", "updated_at"]
+__all__ = ["DEFAULT_MESSAGES", "job_message", "job_view", "updated_at", "webhook_view"]
 
 #: The reference API's message for each state, when the status has none of its own.
 DEFAULT_MESSAGES: Final[Mapping[State, str]] = {
@@ -66,4 +68,24 @@ def job_view(videojob: VideoJob, output_url: Callable[[str], str] | None = None)
     }
     if output_url is not None:
         view["output_url"] = output_url(output.file) if output else None
+    view["webhook"] = webhook_view(spec, status)
     return view
+
+
+def webhook_view(spec: VideoJobSpec, status: VideoJobStatus) -> dict[str, Any] | None:
+    """Where the job's events go and how the latest delivery went (None without spec.webhook)."""
+    if spec.webhook is None:
+        return None
+    deliveries = status.webhook
+    events = spec.webhook_events_filter or [event for event in WebhookEvent if event in DEFAULT_EVENTS]
+    return {
+        "url": spec.webhook,
+        "events": [event.value for event in events],
+        "delivered": deliveries.delivered if deliveries else 0,
+        "dropped": deliveries.dropped if deliveries else 0,
+        "pending": len(deliveries.pending) if deliveries else 0,
+        "last_event": deliveries.last_event.value if deliveries and deliveries.last_event else None,
+        "last_attempt_at": deliveries.last_attempt_time if deliveries else None,
+        "last_status_code": deliveries.last_status_code if deliveries else None,
+        "last_error": deliveries.last_error if deliveries else None,
+    }
