@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import httpx
 
-from tests.api.conftest import Operator, ServeApi
+from tests.api.conftest import Operator, ServeApi, wait_until
 
 T2V = "/api/v1/generate/text-to-video"
 
@@ -61,6 +61,23 @@ def test_streams_beyond_the_per_client_limit_get_429(serve_api: ServeApi) -> Non
     done.set()
     holder.join(10)
     assert not holder.is_alive()
-    # The slot is free again once the first stream is gone.
-    with api.http.stream("GET", f"/api/v1/job/{job_id}/events") as third:
-        assert third.status_code == 200
+
+    # The slot is free again once the server has noticed that the first stream's client left.
+    def third_opens() -> bool:
+        with api.http.stream("GET", f"/api/v1/job/{job_id}/events") as third:
+            return third.status_code == 200
+
+    assert wait_until(third_opens, timeout=5, interval=0.1)
+
+
+def test_the_page_is_public_and_the_streams_and_posters_need_the_key(serve_api: ServeApi) -> None:
+    api = serve_api(api_keys="k1")
+    page = api.http.get("/ui", follow_redirects=True)
+    assert page.status_code == 200 and "<title>videogen</title>" in page.text
+    assert api.http.get("/ui/app.js").headers["content-type"].startswith("text/javascript")
+    assert api.http.get("/ui/../config.py").status_code == 404
+    job_id = api.http.post(T2V, json={"prompt": "x"}, headers={"X-API-Key": "k1"}).json()["job_id"]
+    assert api.http.get(f"/api/v1/job/{job_id}/events").status_code == 401
+    assert api.http.get(f"/api/v1/job/{job_id}/poster").status_code == 401
+    # Not completed: no poster yet.
+    assert api.http.get(f"/api/v1/job/{job_id}/poster", headers={"X-API-Key": "k1"}).status_code == 404
