@@ -11,6 +11,11 @@ pinned() { awk -v m="$2" '$1 == "require" {$1 = ""; $0 = $0} $1 == m {print $2; 
 version=$(pinned controlplane k8s.io/kubernetes)
 cache=${VIDEOGEN_DEV_CACHE_DIR:-$HOME/.cache/videogen}
 bin="$cache/k8s-$version/bin"
+# One build at a time per machine: a second `make controlplane` (another checkout, a parallel make) waits for
+# the first and then finds the binaries cached, instead of building into the same folders at once.
+mkdir -p "$cache"
+exec 9>"$cache/.build.lock"
+flock 9
 commands=(etcd kube-apiserver kube-controller-manager kube-scheduler)
 
 # Two helm majors: Helm 4 (dev/helm) is the one the tools use; Helm 3 (dev/helm3) checks the chart stays compatible.
