@@ -21,12 +21,12 @@ from videogen_common.model_choice import ModelUnavailable, ResolvedModel, resolv
 from videogen_common.resources.meta import API_VERSION, LABEL_VIDEOJOB_UID
 from videogen_common.resources.objects import VideoJob, VideoModel
 from videogen_common.resources.videojob_status import Reason, State, VideoJobStatus
-from videogen_common.resources.videomodel import ModelState
+from videogen_common.resources.videomodel import ModelState, VideoModelStatus
 from videogen_common.runner_contract import OutputLocation, ProgressLocation
 from videogen_common.s3 import S3Settings, make_client
 from videogen_operator import download_job, metrics, naming, queueing, runner_job, s3_objects, videojob_status
 from videogen_operator.cluster_view import ClusterView, Doc, trimmed
-from videogen_operator.kube import Kube
+from videogen_operator.kube import JobNameTaken, Kube
 from videogen_operator.pod_building import scheduling_problem
 from videogen_operator.settings import OperatorSettings
 from videogen_operator.webhook_sender import WebhookSender
@@ -196,6 +196,11 @@ class Controller:
         )
         try:
             created = await self.kube.create_job(body)
+        except JobNameTaken as err:
+            self._created.pop(uid, None)
+            message = f"{err}; this VideoJob cannot use it: create it again under another name"
+            await self._write(videojob, videojob_status.failed(Reason.JOB_NAME_TAKEN, message))
+            return None
         except Exception:
             self._created.pop(uid, None)
             raise
@@ -203,9 +208,8 @@ class Controller:
             waited = datetime.now(UTC) - naming.created_at(videojob)
             metrics.JOB_CREATION_SECONDS.observe(max(0.0, waited.total_seconds()))
         # What the Job's first watch event will summarize to as well, so that event writes nothing more.
-        summary = videojob_status.summarize(
-            videojob, {"metadata": body["metadata"]}, [], None, self._locations_of(videojob)[0]
-        )
+        first_look = {"metadata": body["metadata"], "spec": trimmed(body, ("suspend",))["spec"]}
+        summary = videojob_status.summarize(videojob, first_look, [], None, self._locations_of(videojob)[0])
         await self._write(videojob, summary)
         return self.settings.poll_seconds
 
@@ -325,16 +329,25 @@ class Controller:
         if status.state is not None and status.state.terminal:
             return None
         job = self.view.job(uid)
+        taken: JobNameTaken | None = None
         if job is None:
             body = download_job.desired_download_job(videomodel, self.settings)
-            if await self.kube.create_job(body):
-                kopf.event(
-                    _ref(videomodel),
-                    type="Normal",
-                    reason="Downloading",
-                    message=f"created Job {naming.download_job_name(videomodel)}",
-                )
-        fields = download_job.summarize_download(job, self.view.pods(uid))
+            try:
+                if await self.kube.create_job(body):
+                    kopf.event(
+                        _ref(videomodel),
+                        type="Normal",
+                        reason="Downloading",
+                        message=f"created Job {naming.download_job_name(videomodel)}",
+                    )
+            except JobNameTaken as err:
+                taken = err
+        if taken is not None:
+            # Not ours to read: wait for the name to come free (its owner deleted, or its TTL), checking now and then.
+            message = f"{taken}; the download starts once that Job is gone (or rename this VideoModel)"
+            fields = VideoModelStatus(state=ModelState.PENDING, message=message)
+        else:
+            fields = download_job.summarize_download(job, self.view.pods(uid))
         new = download_job.model_status(status, fields, self._generation(videomodel), naming.now_rfc3339())
         patch = download_job.status_patch(status, new)
         if patch and await self.kube.patch_status(videomodel, patch):
@@ -346,4 +359,4 @@ class Controller:
             # VideoJobs waiting for this model can go now.
             self.videojob_workers.wake_all()
             return None
-        return self.settings.poll_seconds
+        return self.settings.resync_seconds if taken is not None else self.settings.poll_seconds

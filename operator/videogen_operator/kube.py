@@ -23,6 +23,26 @@ from videogen_common.resources.objects import VIDEOJOBS, VIDEOMODELS, VideoJob, 
 MERGE_PATCH = "application/merge-patch+json"
 
 
+class JobGone(Exception):
+    """A create met AlreadyExists, but the Job was gone before it could be read: try again."""
+
+
+class JobNameTaken(Exception):
+    """A Job of the wanted name exists and another object (or nobody) controls it."""
+
+    def __init__(self, name: str, holder: dict[str, Any] | None) -> None:
+        self.name = name
+        self.holder = holder
+        owner = f"{holder.get('kind')} {holder.get('name')}" if holder else "no controller (made by hand?)"
+        super().__init__(f"a Job named {name} already exists and belongs to {owner}")
+
+
+def controller_of(obj: dict[str, Any]) -> dict[str, Any] | None:
+    """The controller owner reference of an object, if it has one."""
+    refs = obj.get("metadata", {}).get("ownerReferences") or []
+    return next((ref for ref in refs if ref.get("controller")), None)
+
+
 def load_config() -> None:
     """In-cluster credentials in a pod, else KUBECONFIG (as kopf does)."""
     try:
@@ -67,15 +87,28 @@ class Kube:
         return doc
 
     async def create_job(self, body: dict[str, Any]) -> bool:
-        """Create the Job; False when it already exists (a repeat after a crash, which is success too)."""
-        path = _path("apis", "batch", "v1", "namespaces", body["metadata"]["namespace"], "jobs")
+        """Create the Job; False when our own Job of that name already exists (a repeat after a crash, which is
+        success too). A Job of that name owned by anything else raises JobNameTaken: names are deterministic, so
+        another object's Job (a VideoJob named like a VideoModel's download Job, or one made by hand) must never
+        be read as ours, or its status would become our owner's."""
+        meta = body["metadata"]
+        path = _path("apis", "batch", "v1", "namespaces", meta["namespace"], "jobs")
         try:
             await asyncio.to_thread(self._call, "POST", path, body)
         except ApiException as err:
-            if err.status == 409:
-                return False
-            raise
-        return True
+            if err.status != 409:
+                raise
+        else:
+            return True
+        existing = await self.read_job(meta["namespace"], meta["name"])
+        if existing is None:
+            # Deleted between our create and our read (its TTL, or its owner went): the next reconcile creates it.
+            raise JobGone(f"the Job {meta['name']} existed a moment ago and is gone now; creating it again")
+        wanted = {ref["uid"] for ref in meta.get("ownerReferences", []) if ref.get("controller")}
+        holder = controller_of(existing)
+        if holder is not None and holder["uid"] in wanted:
+            return False
+        raise JobNameTaken(meta["name"], holder)
 
     async def read_job(self, namespace: str, name: str) -> dict[str, Any] | None:
         try:

@@ -143,4 +143,8 @@ def desired_job(
     )
     # A retry starts only once the failed pod is gone, so two attempts never write the same output keys at once.
     job["spec"]["podReplacementPolicy"] = "Failed"
+    if queue:
+        # Kueue admits a queued Job by unsuspending it. Created running, it would start before Kueue's webhook saw
+        # it, or at once where Kueue is missing: outside both Kueue's quota and our own cap, which skips queued Jobs.
+        job["spec"]["suspend"] = True
     return job

@@ -209,13 +209,16 @@ def test_pod_failure_policy_fails_fast_on_invalid_input_and_oom_and_ignores_disr
     assert rules[1] == {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}]}
 
 
-def test_kueue_queue_name_becomes_a_job_label_and_suspend_is_left_to_kueue() -> None:
+def test_kueue_queue_name_becomes_a_job_label_and_the_job_is_created_suspended() -> None:
     job = build(queueName="gpu-queue")
     assert job["metadata"]["labels"]["kueue.x-k8s.io/queue-name"] == "gpu-queue"
-    assert "suspend" not in job["spec"]
+    assert job["spec"]["suspend"] is True
     default_queue = build(OperatorSettings(default_queue_name="shared"))
     assert default_queue["metadata"]["labels"]["kueue.x-k8s.io/queue-name"] == "shared"
-    assert "kueue.x-k8s.io/queue-name" not in build()["metadata"]["labels"]
+    assert default_queue["spec"]["suspend"] is True
+    unqueued = build()
+    assert "kueue.x-k8s.io/queue-name" not in unqueued["metadata"]["labels"]
+    assert "suspend" not in unqueued["spec"]
 
 
 ALLOWING = OperatorSettings(

@@ -96,6 +96,7 @@ class Reason(StrEnum):
     MODEL_NOT_ALLOWED = "ModelNotAllowed", "the model is not in the installation's model allow-list"
     MODE_NOT_SUPPORTED = "ModeNotSupported", "the model's pipeline cannot run spec.mode"
     JOB_DELETED = "JobDeleted", "someone deleted the Job before it finished"
+    JOB_NAME_TAKEN = "JobNameTaken", "a Job of the VideoJob's name exists and belongs to another object; rename it"
     SCHEDULING_NOT_ALLOWED = "SchedulingNotAllowed", "spec.scheduling asks for a value outside the allow-lists"
     # cancelled
     CANCELLED = "Cancelled", "spec.cancel was set; the Job is gone and no output is published"
