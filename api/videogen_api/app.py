@@ -10,11 +10,12 @@ from typing import Any
 from fastapi import FastAPI
 
 from videogen_api.admission import Admission
+from videogen_api.auth import load_api_keys
 from videogen_api.cache import VideoJobCache
 from videogen_api.config import ApiSettings
 from videogen_api.deps import Services
 from videogen_api.errors import install_error_handlers
-from videogen_api.gate import RequestGate, gated_routes
+from videogen_api.gate import RequestGate, gated_routes, upload_room_for
 from videogen_api.job_events import JobEventHub
 from videogen_api.kube import Kube, make_api_client
 from videogen_api.metrics import Metrics, MetricsMiddleware
@@ -41,6 +42,8 @@ def create_app(
 ) -> FastAPI:
     """The API for these settings; ``kube`` and ``s3_client`` replace the ones the settings would make."""
     settings = settings or ApiSettings()
+    # First: a missing or empty key file stops the start before anything connects (ConfigurationError).
+    api_keys = load_api_keys(settings)
     kube = kube or Kube(make_api_client(settings), settings.namespace)
     storage = Storage(s3_client or make_client(s3_settings or S3Settings()), settings.bucket)
     metrics = Metrics()
@@ -67,7 +70,7 @@ def create_app(
         storage=storage,
         admission=Admission(settings, kube, storage),
         metrics=metrics,
-        api_keys=tuple(settings.accepted_api_keys()),
+        api_keys=api_keys,
     )
     app.state.job_events = JobEventHub(job_cache, history_seconds=settings.events_history_seconds)
     app.state.event_stream_limits = StreamLimits(settings.events_max_streams, settings.events_max_streams_per_client)
@@ -76,7 +79,14 @@ def create_app(
         app.include_router(module.router)
     app.include_router(ui.posters)
     # After the routers, whose routes declare the rules: a route that takes a body and declares none stops here.
-    app.add_middleware(RequestGate, routes=gated_routes(app.routes, settings))
+    routes = gated_routes(app.routes, settings)
+    app.add_middleware(
+        RequestGate,
+        routes=routes,
+        api_keys=api_keys,
+        upload_room=upload_room_for(routes, settings),
+        body_timeout_seconds=settings.body_timeout_seconds,
+    )
     # Added last, so it is outermost and also sees the gate's 413/415 answers.
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     _drop_422_from_openapi(app)

@@ -13,6 +13,10 @@ from videogen_common.names import MODES
 _MIB = 1024 * 1024
 
 
+class ConfigurationError(Exception):
+    """Settings the API cannot start with; the message names the setting."""
+
+
 class ApiSettings(BaseSettings):
     """`VIDEOGEN_API_*`. Lists are comma-separated (``VIDEOGEN_API_MODEL_CATALOG=a/b,c/d``)."""
 
@@ -73,6 +77,11 @@ class ApiSettings(BaseSettings):
     max_image_pixels: int = Field(default=4096 * 4096, ge=1)
     #: Longest uploaded video, in seconds.
     max_video_seconds: float = Field(default=120.0, gt=0)
+    #: Bytes the uploads in progress may spool to the temporary folder (the chart's /tmp emptyDir) at once. Each
+    #: upload holds room for its route's largest file until it is answered; one that does not fit gets 429.
+    upload_temp_bytes: int = Field(default=1024 * _MIB, ge=1)
+    #: Seconds a request body may take to arrive, in all: a slower one (a slow-drip upload) gets 408.
+    body_timeout_seconds: float = Field(default=300.0, gt=0)
     #: Most frames in an uploaded video.
     max_video_frames: int = Field(default=3600, ge=1)
     #: Largest width or height of an uploaded video.
@@ -91,10 +100,15 @@ class ApiSettings(BaseSettings):
     presigned_url_ttl_seconds: int = Field(default=300, ge=1, le=7 * 24 * 3600)
 
     # --- access ---------------------------------------------------------------------------------------------
-    #: API keys accepted in X-API-Key or Authorization: Bearer. Empty (and no file) means no authentication.
+    #: API keys accepted in X-API-Key or Authorization: Bearer: '<key>' for a tenant, who sees only its own jobs,
+    #: '<key> admin' for an admin, who sees all. Without keys (here or in the file) the API does not start, unless
+    #: auth_disabled is true.
     api_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
-    #: A file with one key per line (a mounted Secret); read at startup, joined with api_keys.
+    #: A file with one key per line, '<key>' or '<key> admin' (a mounted Secret); read at startup, joined with
+    #: api_keys. A file that cannot be read or holds no key stops the API at start.
     api_keys_file: Path | None = None
+    #: Serve without authentication: every caller is one tenant and sees every job. The only way to turn keys off.
+    auth_disabled: bool = False
 
     # --- webhooks (the operator delivers them; the API refuses at submit a destination it would not call) ------
     #: Host names and CIDRs a webhook may reach although internal or plain http: the operator's allow-list (the
@@ -112,6 +126,11 @@ class ApiSettings(BaseSettings):
     host: str = "0.0.0.0"  # noqa: S104 - a container listens on all its interfaces
     #: Listen port of the HTTP server.
     port: int = 8080
+    #: Proxies whose X-Forwarded-Proto and X-Forwarded-For are believed (comma-separated addresses or CIDRs, * for
+    #: any; uvicorn's forwarded_allow_ips): behind an ingress, its addresses, so that output URLs say https.
+    forwarded_allow_ips: str = "127.0.0.1"
+    #: Connections (and requests in progress) at once before the server answers 503 (uvicorn's limit_concurrency).
+    max_connections: int = Field(default=256, ge=1)
 
     @field_validator(
         "model_catalog", "model_allowlist", "api_keys", "webhook_allowlist", "webhook_internal_networks", mode="before"
@@ -144,9 +163,3 @@ class ApiSettings(BaseSettings):
         defaults = {mode: model for mode in MODES if (model := self.default_model(mode)) is not None}
         # A missing model waits (or is downloaded, with auto_download); the API answers 503 rather than failing it.
         return policy_from(defaults, self.model_allowlist, "wait")
-
-    def accepted_api_keys(self) -> list[str]:
-        keys = [key.get_secret_value() for key in self.api_keys]
-        if self.api_keys_file is not None:
-            keys += [line.strip() for line in self.api_keys_file.read_text().splitlines() if line.strip()]
-        return keys

@@ -3,18 +3,39 @@
 from __future__ import annotations
 
 import logging
+import sys
 
 import uvicorn
+from fastapi import FastAPI
 
 from videogen_api.app import create_app
-from videogen_api.config import ApiSettings
+from videogen_api.config import ApiSettings, ConfigurationError
+
+
+def server_config(app: FastAPI, settings: ApiSettings, **overrides: object) -> uvicorn.Config:
+    """uvicorn's configuration for these settings (the tests serve the app with it too)."""
+    options: dict[str, object] = {
+        "host": settings.host,
+        "port": settings.port,
+        # Behind an ingress, output_url uses the client-facing scheme and host, from the proxies trusted here.
+        "proxy_headers": True,
+        "forwarded_allow_ips": settings.forwarded_allow_ips,
+        # Beyond this many connections and requests at once uvicorn answers 503 instead of queueing more work.
+        "limit_concurrency": settings.max_connections,
+    }
+    return uvicorn.Config(app, **(options | overrides))  # type: ignore[arg-type]
 
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = ApiSettings()
-    # proxy_headers: behind an ingress, output_url should use the client-facing scheme and host.
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, proxy_headers=True)
+    try:
+        app = create_app(settings)
+    except ConfigurationError as exc:
+        # A message naming the setting, not a traceback: the pod's log says what to fix.
+        print(f"videogen-api: cannot start: {exc}", file=sys.stderr)
+        sys.exit(2)
+    uvicorn.Server(server_config(app, settings)).run()
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ from tests.conftest import S3Endpoint
 from videogen_api.app import create_app
 from videogen_api.cache import VideoJobCache
 from videogen_api.config import ApiSettings
+from videogen_api.main import server_config
 from videogen_common.resources.meta import GROUP, VERSION
 from videogen_common.s3 import S3Settings
 from videogen_dev.cluster import Cluster
@@ -113,7 +114,8 @@ class _Server(uvicorn.Server):
 @pytest.fixture
 def serve_api(api_kubeconfig: Path, namespace: str, s3: S3Endpoint) -> Iterator[Callable[..., RunningApi]]:
     """Start the API with these settings (ApiSettings fields); the default is the chart's defaults for this test's
-    namespace, with inputs and outputs under a prefix of its own so tests never see each other's files."""
+    namespace, with inputs and outputs under a prefix of its own so tests never see each other's files, and
+    authentication off unless the test gives keys."""
     servers: list[tuple[_Server, threading.Thread, httpx.Client]] = []
 
     def start(s3_override: S3Settings | None = None, wait_for_cache: bool = True, **overrides: Any) -> RunningApi:
@@ -123,6 +125,7 @@ def serve_api(api_kubeconfig: Path, namespace: str, s3: S3Endpoint) -> Iterator[
             "bucket": s3.bucket,
             "inputs_prefix": f"test-inputs/{namespace}",
             "outputs_prefix": f"test-outputs/{namespace}",
+            "auth_disabled": "api_keys" not in overrides and "api_keys_file" not in overrides,
         }
         settings = ApiSettings.model_validate(fields | overrides)
         app = create_app(settings, s3_settings=s3_override or s3_settings(s3))
@@ -130,7 +133,7 @@ def serve_api(api_kubeconfig: Path, namespace: str, s3: S3Endpoint) -> Iterator[
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
         # Lifespan on: it starts the VideoJob cache, as in production.
-        server = _Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+        server = _Server(server_config(app, settings, log_level="warning", lifespan="on"))
         thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
         thread.start()
         deadline = time.monotonic() + 10

@@ -40,7 +40,11 @@ _API_KEY = "fuzz-key"
 def _operations() -> list[Any]:
     """Every (method, path, takes input) of the OpenAPI document, read from an app built offline (no cluster is
     needed at collection)."""
-    app = create_app(ApiSettings(), kube=Kube(client.ApiClient(), "offline"), s3_client=object())
+    app = create_app(
+        ApiSettings.model_validate({"api_keys": [_API_KEY]}),
+        kube=Kube(client.ApiClient(), "offline"),
+        s3_client=object(),
+    )
     paths: dict[str, dict[str, Any]] = app.openapi()["paths"]
     return [
         pytest.param(

@@ -17,14 +17,16 @@ from kubernetes import client
 
 from tests.api.test_errors import I2V, T2V, error_of
 from videogen_api.app import create_app
+from videogen_api.auth import ApiKeys
 from videogen_api.config import ApiSettings
-from videogen_api.gate import RequestGate, accepts_body, gated_routes, json_body
+from videogen_api.gate import RequestGate, accepts_body, gated_routes, json_body, upload_room_for
 from videogen_api.kube import Kube
 from videogen_api.routes import health
 
 
 def offline_client(**settings: Any) -> TestClient:
-    app = create_app(ApiSettings(**settings), kube=Kube(client.ApiClient(), "offline"), s3_client=object())
+    api_settings = ApiSettings(**({"auth_disabled": True} | settings))
+    app = create_app(api_settings, kube=Kube(client.ApiClient(), "offline"), s3_client=object())
     return TestClient(app)
 
 
@@ -83,7 +85,12 @@ def test_the_gate_finds_rules_behind_prefixes_and_path_templates() -> None:
 
     app = FastAPI()
     app.include_router(router)
-    app.add_middleware(RequestGate, routes=gated_routes(app.routes, ApiSettings()))
+    settings = ApiSettings(auth_disabled=True)
+    routes = gated_routes(app.routes, settings)
+    app.add_middleware(
+        RequestGate, routes=routes, api_keys=ApiKeys(()), upload_room=upload_room_for(routes, settings),
+        body_timeout_seconds=settings.body_timeout_seconds,
+    )  # fmt: skip
     api = TestClient(app)
 
     refused = api.post("/things/a", content=b"name=a", headers={"Content-Type": "application/x-www-form-urlencoded"})

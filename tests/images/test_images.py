@@ -413,6 +413,8 @@ def test_api_image_serves_health_and_is_ready_under_the_charts_rbac(
             "--env=VIDEOGEN_API_HOST=127.0.0.1",
             f"--env=VIDEOGEN_API_PORT={port}",
             f"--env=VIDEOGEN_API_BUCKET={s3.bucket}",
+            # The chart's local values: no keys on loopback, said explicitly (without keys the API does not start).
+            "--env=VIDEOGEN_API_AUTH_DISABLED=true",
         ),
     )
     health = wait_for_http(engine, container, f"http://127.0.0.1:{port}/health", lambda r: r.status_code == 200)

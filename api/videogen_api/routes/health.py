@@ -16,8 +16,10 @@ router = APIRouter(tags=["health"])
 log = logging.getLogger(__name__)
 
 
+# ``async def``: served on the event loop, so it never queues behind the threadpool that uploads and apiserver
+# calls occupy (a liveness probe that waited there would restart a busy pod).
 @router.get("/health", response_model=HealthResponse)
-def health(services: ServicesDep) -> HealthResponse:
+async def health(services: ServicesDep) -> HealthResponse:
     """The process serves requests (nothing else is checked: a liveness probe must not fail on a slow apiserver)."""
     return HealthResponse(service=services.settings.service_name, version=VERSION)
 

@@ -29,6 +29,9 @@ LABEL_VIDEOMODEL_UID: Final = "videogen.dev/videomodel-uid"
 LABEL_KUEUE_QUEUE: Final = "kueue.x-k8s.io/queue-name"
 #: On a VideoJob made through REST with an Idempotency-Key: a hash of the key (label values are not free text).
 LABEL_IDEMPOTENCY_KEY: Final = "videogen.dev/idempotency-key"
+#: On a VideoJob made through REST with an API key: a hash of the key (never the key), which only that key (and admin
+#: keys) may read, cancel and download.
+LABEL_OWNER: Final = "videogen.dev/owner"
 #: On a VideoModel the API creates: a hash of its repo id, to find it without listing every VideoModel's spec.
 LABEL_REPO_ID_HASH: Final = "videogen.dev/repo-id-hash"
 #: On a VideoJob made through REST: a hash of what was asked (mode, fields, model, uploaded bytes), so a replayed
