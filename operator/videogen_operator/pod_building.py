@@ -106,6 +106,9 @@ def batch_job(
     }
     if service_account is not None:
         pod_spec["serviceAccountName"] = service_account
+    if settings.image_pull_secrets:
+        # A private registry's credentials: the runner and download images come from the same registry as the chart's.
+        pod_spec["imagePullSecrets"] = [{"name": name} for name in settings.image_pull_secrets]
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",

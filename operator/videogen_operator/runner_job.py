@@ -48,14 +48,16 @@ def queue_name(videojob: VideoJob, settings: OperatorSettings) -> str | None:
 
 
 def s3_env(settings: OperatorSettings, endpoint_url: str | None, region: str, path_style: bool) -> list[dict[str, Any]]:
-    """The runner's VIDEOGEN_S3_* variables; the keys come from the Secret, never inline."""
+    """The runner's VIDEOGEN_S3_* variables; the keys come from the Secret, never inline, or (no Secret) from the
+    pod's identity, which the S3 client finds by itself."""
+    secret_name = settings.s3_secret_name
 
-    def secret(name: str, key: str) -> dict[str, Any]:
-        return {"name": name, "valueFrom": {"secretKeyRef": {"name": settings.s3_secret_name, "key": key}}}
+    def secret(name: str, key: str) -> list[dict[str, Any]]:
+        return [{"name": name, "valueFrom": {"secretKeyRef": {"name": secret_name, "key": key}}}] if secret_name else []
 
     env = [
-        secret("VIDEOGEN_S3_ACCESS_KEY_ID", settings.s3_secret_access_key_id_key),
-        secret("VIDEOGEN_S3_SECRET_ACCESS_KEY", settings.s3_secret_secret_access_key_key),
+        *secret("VIDEOGEN_S3_ACCESS_KEY_ID", settings.s3_secret_access_key_id_key),
+        *secret("VIDEOGEN_S3_SECRET_ACCESS_KEY", settings.s3_secret_secret_access_key_key),
         {"name": "VIDEOGEN_S3_REGION", "value": region},
         {"name": "VIDEOGEN_S3_FORCE_PATH_STYLE", "value": "true" if path_style else "false"},
     ]

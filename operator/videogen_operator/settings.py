@@ -36,8 +36,11 @@ class OperatorSettings(BaseSettings):
     runner_command: list[str] = ["videogen-runner", "run"]
     #: imagePullPolicy of generation pods.
     runner_image_pull_policy: str = "IfNotPresent"
-    #: A service account with no RBAC bindings; its token is never mounted either.
+    #: A service account with no RBAC bindings; its token is never mounted either. It may carry a cloud identity
+    #: (IRSA, Workload Identity) through its annotations, for S3 without keys (s3_secret_name null).
     runner_service_account: str = "videogen-runner"
+    #: Secrets (names, in each VideoJob's and VideoModel's namespace) for pulling the runner and download images.
+    image_pull_secrets: list[str] = Field(default_factory=list)
     #: Restricted pods run as this user; null leaves it to the image's USER (runAsNonRoot still applies).
     runner_run_as_user: int | None = 1000
     #: CPU request of generation pods (the GPU count is per VideoJob, spec.gpus).
@@ -114,7 +117,9 @@ class OperatorSettings(BaseSettings):
 
     # --- S3 as the runner sees it -------------------------------------------------------------------------
     #: Secret (in the VideoJob's namespace) holding the runner's S3 keys; mounted as env valueFrom, never inline.
-    s3_secret_name: str = "videogen-s3"  # noqa: S105 - a Secret's name, not a secret
+    #: null: runner pods get no keys and the S3 client finds credentials itself (IRSA's web identity token, Workload
+    #: Identity's metadata server) through the runner service account's identity.
+    s3_secret_name: str | None = "videogen-s3"  # noqa: S105 - a Secret's name, not a secret
     #: Key in that Secret holding the access key id.
     s3_secret_access_key_id_key: str = "accessKeyId"  # noqa: S105 - a key name in that Secret
     #: Key in that Secret holding the secret access key.

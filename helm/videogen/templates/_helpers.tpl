@@ -60,8 +60,9 @@ app.kubernetes.io/component: {{ .component }}
 
 {{/* Images ------------------------------------------------------------------------------------------------ */}}
 
+{{/* repository:tag, or repository:tag@digest when a digest pins it (the kubelet then pulls by digest). */}}
 {{- define "videogen.image" -}}
-{{- printf "%s:%s" .repository (default $.appVersion .tag) }}
+{{- printf "%s:%s" .repository (default $.appVersion .tag) }}{{ with .digest }}@{{ . }}{{ end }}
 {{- end }}
 {{- define "videogen.apiImage" -}}
 {{- include "videogen.image" (merge (dict "appVersion" .Chart.AppVersion) .Values.images.api) }}
@@ -80,9 +81,14 @@ app.kubernetes.io/component: {{ .component }}
 
 {{/* S3 --------------------------------------------------------------------------------------------------- */}}
 
-{{/* The Secret holding the S3 keys: the user's, or the one the chart makes for the bundled SeaweedFS demo. */}}
+{{/* The Secret holding the S3 keys: the user's, or the one the chart makes for the bundled SeaweedFS demo; empty when
+the pods get credentials from their identity (s3.credentialsFromIdentity). */}}
 {{- define "videogen.s3Secret" -}}
-{{- if .Values.s3.existingSecret }}
+{{- if .Values.s3.credentialsFromIdentity }}
+{{- if or .Values.s3.existingSecret .Values.seaweedfs.enabled }}
+{{- fail "s3.credentialsFromIdentity=true takes S3 credentials from the pods' identity: set s3.existingSecret=\"\" and leave seaweedfs.enabled=false (the bundled SeaweedFS needs keys)" }}
+{{- end }}
+{{- else if .Values.s3.existingSecret }}
 {{- .Values.s3.existingSecret }}
 {{- else if and .Values.seaweedfs.enabled .Values.s3.demoCredentials.accessKeyId .Values.s3.demoCredentials.secretAccessKey }}
 {{- printf "%s-s3" (include "videogen.fullname" .) }}
@@ -107,9 +113,11 @@ app.kubernetes.io/component: {{ .component }}
 {{- end }}
 {{- end }}
 
-{{/* VIDEOGEN_S3_* for the API and operator containers; the keys come from the Secret, never inline. */}}
+{{/* VIDEOGEN_S3_* for the API and operator containers; the keys come from the Secret, never inline (none with
+s3.credentialsFromIdentity: the S3 client finds the pod's identity itself). */}}
 {{- define "videogen.s3Env" -}}
 {{- $endpoint := include "videogen.s3Endpoint" . }}
+{{- $secret := include "videogen.s3Secret" . }}
 {{- if $endpoint }}
 - name: VIDEOGEN_S3_ENDPOINT_URL
   value: {{ $endpoint | quote }}
@@ -118,16 +126,25 @@ app.kubernetes.io/component: {{ .component }}
   value: {{ .Values.s3.region | quote }}
 - name: VIDEOGEN_S3_FORCE_PATH_STYLE
   value: {{ .Values.s3.forcePathStyle | quote }}
+{{- if $secret }}
 - name: VIDEOGEN_S3_ACCESS_KEY_ID
   valueFrom:
     secretKeyRef:
-      name: {{ include "videogen.s3Secret" . }}
+      name: {{ $secret }}
       key: {{ .Values.s3.accessKeyIdKey }}
 - name: VIDEOGEN_S3_SECRET_ACCESS_KEY
   valueFrom:
     secretKeyRef:
-      name: {{ include "videogen.s3Secret" . }}
+      name: {{ $secret }}
       key: {{ .Values.s3.secretAccessKeyKey }}
+{{- end }}
+{{- end }}
+
+{{/* The names in imagePullSecrets, as a JSON list (the operator's image_pull_secrets). */}}
+{{- define "videogen.imagePullSecretNames" -}}
+{{- $names := list }}
+{{- range .Values.imagePullSecrets }}{{ $names = append $names .name }}{{ end }}
+{{- toJson $names }}
 {{- end }}
 
 {{/* Literal env from a name -> value map, sorted by name. */}}
