@@ -86,7 +86,9 @@ def execute(
             if spec.mode == Mode.IMAGE_TO_VIDEO:
                 image = media.read_image(local, used.width, used.height)
             else:
-                video = media.read_video(local, used.width, used.height, used.num_frames, used.fps)
+                video = media.read_video(
+                    local, used.width, used.height, used.num_frames, used.fps, settings.video_limits()
+                )
             state.timings["download-input"] = time.perf_counter() - t
 
         # 3. Weights, placement, generation. Imported here: torch and diffusers take seconds to import, and a
