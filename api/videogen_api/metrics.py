@@ -5,9 +5,9 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from dataclasses import fields
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Histogram, ProcessCollector
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -19,6 +19,8 @@ if TYPE_CHECKING:
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
+        # process_resident_memory_bytes and the rest: what the upload and media-check bounds are measured with.
+        ProcessCollector(registry=self.registry)
         self.requests = Counter(
             "videogen_api_requests", "HTTP requests by route and status code", ["method", "route", "code"],
             registry=self.registry,
@@ -76,13 +78,23 @@ class MetricsMiddleware:
             nonlocal code
             if message["type"] == "http.response.start":
                 code = message["status"]
-                self.metrics.latency.labels(scope["method"], _route(scope)).observe(time.perf_counter() - started)
+                self.metrics.latency.labels(_method(scope), _route(scope)).observe(time.perf_counter() - started)
             await send(message)
 
         try:
             await self.app(scope, receive, send_and_observe)
         finally:
-            self.metrics.requests.labels(scope["method"], _route(scope), str(code)).inc()
+            self.metrics.requests.labels(_method(scope), _route(scope), str(code)).inc()
+
+
+#: The methods a label may name; any other (clients may send any token) counts as "other", so that unauthenticated
+#: requests cannot add label values, and series, without bound.
+_KNOWN_METHODS: Final = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+def _method(scope: Scope) -> str:
+    method = str(scope["method"])
+    return method if method in _KNOWN_METHODS else "other"
 
 
 def _route(scope: Scope) -> str:

@@ -86,3 +86,16 @@ def test_openapi_documents_the_real_schemas_and_no_422(api: RunningApi) -> None:
     assert (t2v["guidance_scale"]["minimum"], t2v["guidance_scale"]["maximum"]) == (1, 20)
     assert "422" not in str(schema)
     assert api.http.get("/docs").status_code == 200
+
+
+def test_metrics_count_made_up_methods_under_one_label(api: RunningApi) -> None:
+    api.http.request("MADEUP", "/api/v1/jobs")
+    api.http.get("/metrics")
+    before = len(api.http.get("/metrics").text.splitlines())
+    for number in range(19):
+        api.http.request(f"MADEUP{number}", "/api/v1/jobs")
+    text = api.http.get("/metrics").text
+    assert "MADEUP" not in text
+    assert 'videogen_api_requests_total{code="405",method="other",route="/api/v1/jobs"} 20.0' in text
+    # No new series: every made-up method shares the first one's.
+    assert len(text.splitlines()) == before
