@@ -7,7 +7,7 @@ from typing import Annotated
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from videogen_common.model_choice import ModelPolicy, policy_from
+from videogen_common.model_choice import ANY_MODEL, ModelPolicy, policy_from
 from videogen_common.names import MODES
 
 _MIB = 1024 * 1024
@@ -41,8 +41,8 @@ class ApiSettings(BaseSettings):
     auto_download: bool = False
     #: Hugging Face repo ids listed by GET /api/v1/models even before anyone downloads them.
     model_catalog: Annotated[list[str], NoDecode] = Field(default_factory=list)
-    #: When non-empty, only these repo ids may be downloaded or named in a request.
-    model_allowlist: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    #: The repo ids that may be downloaded or named in a request; * allows any, empty allows none.
+    model_allowlist: Annotated[list[str], NoDecode] = Field(default_factory=lambda: [ANY_MODEL])
     #: Shown as cache_dir by the reference's model endpoints (the model cache volume's mount path).
     model_cache_dir: str = "/models"
     #: Shown as gpu_enabled by /api/v1/model/info (whether the generation pods request GPUs).
@@ -55,6 +55,9 @@ class ApiSettings(BaseSettings):
     # --- admission ------------------------------------------------------------------------------------------
     #: Active (pending + processing) VideoJobs allowed in the namespace; more submits get 429.
     max_concurrent_jobs: int = Field(default=2, ge=1)
+    #: Active VideoJobs allowed per API key (admins included); more submits with that key get 429. Unset: only the
+    #: namespace's limit applies.
+    max_active_jobs_per_key: int | None = Field(default=None, ge=1)
     #: Retry-After seconds sent with 429.
     retry_after_seconds: int = Field(default=10, ge=1)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Final, Literal
 
 from videogen_common.resources.objects import VideoModel
 from videogen_common.resources.videojob import Mode
@@ -18,6 +18,7 @@ from videogen_common.resources.videojob_status import Reason
 from videogen_common.resources.videomodel import ModelState
 
 __all__ = [
+    "ANY_MODEL",
     "ModelPolicy",
     "ModelUnavailable",
     "ResolvedModel",
@@ -28,13 +29,17 @@ __all__ = [
 ]
 
 
+#: The allow-list entry that allows any repo id (the settings' default; the chart lists its models instead).
+ANY_MODEL: Final = "*"
+
+
 @dataclass(frozen=True)
 class ModelPolicy:
     """What a component was configured with: a default per mode, the allow-list, and what a missing model means."""
 
     default_models: Mapping[Mode, str] = field(default_factory=dict)
-    #: Hugging Face repo ids that may run; empty allows any.
-    allowlist: tuple[str, ...] = ()
+    #: Hugging Face repo ids that may run; ``*`` (ANY_MODEL) allows any, empty allows none.
+    allowlist: tuple[str, ...] = ("*",)
     #: ``wait``: a VideoJob whose model is missing or still downloading waits; ``fail``: it fails at once.
     missing_model_policy: Literal["wait", "fail"] = "wait"
 
@@ -69,9 +74,12 @@ def is_repo_id(reference: str) -> bool:
 
 
 def allowlist_problem(repo_id: str, policy: ModelPolicy) -> str | None:
-    """Why ``repo_id`` may not run here (None when it may)."""
-    if not policy.allowlist or repo_id in policy.allowlist:
+    """Why ``repo_id`` may not run here (None when it may). An empty list allows nothing: an installation that
+    names no model must not download whatever a caller asks for (fail closed)."""
+    if ANY_MODEL in policy.allowlist or repo_id in policy.allowlist:
         return None
+    if not policy.allowlist:
+        return f"model {repo_id} is not allowed here: the model allow-list is empty, so no model may be used"
     return f"model {repo_id} is not allowed here; use one of: {', '.join(policy.allowlist)}"
 
 

@@ -17,7 +17,7 @@ from typing import Any, Final
 
 import kopf
 
-from videogen_common.model_choice import ModelUnavailable, ResolvedModel, resolve_model
+from videogen_common.model_choice import ModelUnavailable, ResolvedModel, allowlist_problem, resolve_model
 from videogen_common.resources.meta import API_VERSION, LABEL_VIDEOJOB_UID
 from videogen_common.resources.objects import VideoJob, VideoModel
 from videogen_common.resources.videojob_status import Reason, State, VideoJobStatus
@@ -330,7 +330,8 @@ class Controller:
             return None
         job = self.view.job(uid)
         taken: JobNameTaken | None = None
-        if job is None:
+        refused = allowlist_problem(videomodel.spec.repo_id, self.model_policy) if job is None else None
+        if job is None and refused is None:
             body = download_job.desired_download_job(videomodel, self.settings)
             try:
                 if await self.kube.create_job(body):
@@ -342,7 +343,10 @@ class Controller:
                     )
             except JobNameTaken as err:
                 taken = err
-        if taken is not None:
+        if refused is not None:
+            # Checked here too, not only by the API: a kubectl-made VideoModel must not download what may not run.
+            fields = VideoModelStatus(state=ModelState.FAILED, message=f"{refused}; nothing was downloaded")
+        elif taken is not None:
             # Not ours to read: wait for the name to come free (its owner deleted, or its TTL), checking now and then.
             message = f"{taken}; the download starts once that Job is gone (or rename this VideoModel)"
             fields = VideoModelStatus(state=ModelState.PENDING, message=message)

@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from videogen_common.model_choice import ModelPolicy
+from videogen_common.model_choice import ANY_MODEL, ModelPolicy
 from videogen_common.resources.videojob import Mode
 from videogen_common.runner_contract import RuntimeOptions
 from videogen_common.webhooks import Allowlist, IPNetwork, parse_allowlist, sign
@@ -91,9 +91,10 @@ class OperatorSettings(BaseSettings):
     model_cache_mount_path: str = "/models"
     #: Model per mode when spec.model is empty (a VideoModel name or repo id).
     default_models: dict[Mode, str] = Field(default_factory=dict)
-    #: Hugging Face repo ids a VideoJob may run (comma-separated); empty allows any. A VideoJob whose model is not
-    #: listed fails with reason ModelNotAllowed, whether it names the repo id or a VideoModel that downloads it.
-    model_allowlist: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    #: Hugging Face repo ids a VideoJob may run and a VideoModel may download (comma-separated); * allows any, empty
+    #: allows none. A VideoJob whose model is not listed fails with reason ModelNotAllowed, whether it names the repo
+    #: id or a VideoModel that downloads it; a VideoModel of a repo not listed fails without downloading.
+    model_allowlist: Annotated[list[str], NoDecode] = Field(default_factory=lambda: [ANY_MODEL])
     #: What a VideoJob does while its model is not Ready: wait (reason WaitingForModel) or fail at once.
     missing_model_policy: Literal["wait", "fail"] = "wait"
 

@@ -74,7 +74,11 @@ def test_gpu_pool_render_is_accepted_by_the_api_server(
         restricted_namespace, "-f", str(GPU_POOL_VALUES), "--set", f"operator.watchNamespaces={{{other_namespace}}}"
     )
     output = dry_run(cluster, docs)
-    for created in ["ingress.networking.k8s.io/videogen-api", "networkpolicy.networking.k8s.io/videogen-workloads"]:
+    for created in [
+        "ingress.networking.k8s.io/videogen-api",
+        "networkpolicy.networking.k8s.io/videogen-runner",
+        "networkpolicy.networking.k8s.io/videogen-model-download",
+    ]:
         assert f"{created} created (server dry run)" in output
     assert output.count("videomodel.videogen.dev/") == 3
     assert "PodSecurity" not in output

@@ -31,9 +31,9 @@ def helm3_namespace(cluster: Cluster, crds: None) -> Iterator[str]:
 
 
 def without_random_secrets(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The documents with the generated webhook signing secret (new at every render) blanked."""
+    """The documents with the generated webhook signing secret and API key (new at every render) blanked."""
     for doc in docs:
-        if doc["kind"] == "Secret" and doc["metadata"]["name"].endswith("-webhooks"):
+        if doc["kind"] == "Secret" and doc["metadata"]["name"].endswith(("-webhooks", "-api-keys")):
             doc["stringData"] = dict.fromkeys(doc["stringData"], "generated")
     return docs
 

@@ -7,7 +7,7 @@ import pytest
 from pydantic import ValidationError
 
 from tests.operator.factories import videomodel
-from videogen_common.model_choice import ModelUnavailable, resolve_model
+from videogen_common.model_choice import ModelUnavailable, allowlist_problem, resolve_model
 from videogen_common.resources.videojob import Mode
 from videogen_common.resources.videojob_status import Reason
 from videogen_common.resources.videomodel import ModelState, VideoModelStatus
@@ -26,8 +26,14 @@ def test_the_policy_is_read_from_the_environment(monkeypatch: pytest.MonkeyPatch
     assert policy.missing_model_policy == "fail"
 
 
-def test_by_default_any_model_may_run() -> None:
-    assert OperatorSettings().model_policy().allowlist == ()
+def test_by_default_any_model_may_run_and_an_empty_list_allows_none() -> None:
+    # The setting's default is "*"; the chart passes its preloaded models instead, or nothing (then nothing runs).
+    assert OperatorSettings().model_policy().allowlist == ("*",)
+    assert allowlist_problem("someone/anything", OperatorSettings().model_policy()) is None
+    none = OperatorSettings.model_validate({"model_allowlist": ""}).model_policy()
+    assert allowlist_problem("someone/anything", none) == (
+        "model someone/anything is not allowed here: the model allow-list is empty, so no model may be used"
+    )
 
 
 def test_a_default_model_for_a_mode_that_does_not_exist_fails_at_start() -> None:

@@ -101,6 +101,14 @@ the pods get credentials from their identity (s3.credentialsFromIdentity). */}}
 {{- define "videogen.webhookSecret" -}}
 {{- .Values.webhooks.existingSecret | default (printf "%s-webhooks" (include "videogen.fullname" .)) }}
 {{- end }}
+{{/* The Secret holding the API keys: api.auth.existingSecret, the chart's own, or none with auth.disabled. */}}
+{{- define "videogen.apiKeysSecret" -}}
+{{- if .Values.api.auth.existingSecret }}
+{{- .Values.api.auth.existingSecret }}
+{{- else if not .Values.api.auth.disabled }}
+{{- printf "%s-api-keys" (include "videogen.fullname" .) }}
+{{- end }}
+{{- end }}
 {{- define "videogen.seaweedfsName" -}}
 {{- printf "%s-seaweedfs" (include "videogen.fullname" .) }}
 {{- end }}
@@ -168,6 +176,20 @@ tolerations:
 {{- with .affinity }}
 affinity:
   {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end }}
+
+{{/* The model allow-list (comma-separated) the API and the operator share: "*" with api.allowAnyModel, else
+api.modelAllowlist, else the preloaded models' repo ids; empty (nothing allowed) when none of these names one. */}}
+{{- define "videogen.modelAllowlist" -}}
+{{- if .Values.api.allowAnyModel }}
+{{- "*" }}
+{{- else if .Values.api.modelAllowlist }}
+{{- join "," .Values.api.modelAllowlist }}
+{{- else }}
+{{- $ids := list }}
+{{- range .Values.models }}{{ $ids = append $ids .repoId }}{{ end }}
+{{- join "," (uniq $ids) }}
 {{- end }}
 {{- end }}
 
