@@ -6,7 +6,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from videogen_dev import controlplane, pki, processes, s3
+from videogen_dev import container_images, controlplane, pki, processes, s3
 from videogen_dev.kubeconfig import write_kubeconfig
 from videogen_dev.settings import REPO_ROOT, DevSettings
 
@@ -46,31 +46,52 @@ class Cluster:
         return json.loads(self.kubectl("get", "-o", "json", *args).stdout)  # type: ignore[no-any-return]
 
 
-def _node_kubeconfig(settings: DevSettings) -> Path:
-    return settings.state_dir / f"node-{settings.node_name}.kubeconfig"
+def node_agent_env(
+    settings: DevSettings, name: str, state_dir: Path, logs_port: int, containers: bool
+) -> dict[str, str]:
+    """The environment of a node agent `name` joining this cluster (its credentials issued by the cluster's CA)."""
+    kubeconfig = write_kubeconfig(settings, pki.node_identity(name), settings.state_dir / f"node-{name}.kubeconfig")
+    serving_cert, serving_key = pki.ensure_node_serving(settings.pki_dir, name)
+    env = {
+        "VIDEOGEN_NODE_NAME": name,
+        "VIDEOGEN_NODE_KUBECONFIG": str(kubeconfig),
+        "VIDEOGEN_NODE_STATE_DIR": str(state_dir),
+        "VIDEOGEN_NODE_VENV_BIN": str(settings.venv_bin),
+        "VIDEOGEN_NODE_APISERVER_PORT": str(settings.apiserver_port),
+        "VIDEOGEN_NODE_LOGS_PORT": str(logs_port),
+        "VIDEOGEN_NODE_SERVING_CERT": str(serving_cert),
+        "VIDEOGEN_NODE_SERVING_KEY": str(serving_key),
+        "VIDEOGEN_NODE_CLIENT_CA": str(settings.pki_dir / "ca.crt"),
+        "PYTHONUNBUFFERED": "1",
+    }
+    if containers:
+        env |= {
+            "VIDEOGEN_NODE_CONTAINERS": "true",
+            "VIDEOGEN_NODE_CONTAINERS_CONF": str(container_images.podman_conf()),
+        }
+    return env
+
+
+def node_agent_argv(settings: DevSettings) -> list[str]:
+    return [str(settings.venv_bin / "python"), "-m", "videogen_dev.node.agent"]
+
+
+def _node_mode_file(settings: DevSettings) -> Path:
+    return settings.run_dir / f"{NODE_AGENT}.mode"
 
 
 def start_node_agent(settings: DevSettings) -> None:
-    kubeconfig = write_kubeconfig(settings, pki.node_identity(settings.node_name), _node_kubeconfig(settings))
-    serving_cert, serving_key = pki.ensure_node_serving(settings.pki_dir, settings.node_name)
-    processes.start(
-        settings,
-        NODE_AGENT,
-        [str(settings.venv_bin / "python"), "-m", "videogen_dev.node.agent"],
-        env={
-            "VIDEOGEN_NODE_NAME": settings.node_name,
-            "VIDEOGEN_NODE_KUBECONFIG": str(kubeconfig),
-            "VIDEOGEN_NODE_STATE_DIR": str(settings.state_dir / "node"),
-            "VIDEOGEN_NODE_VENV_BIN": str(settings.venv_bin),
-            "VIDEOGEN_NODE_APISERVER_PORT": str(settings.apiserver_port),
-            "VIDEOGEN_NODE_LOGS_PORT": str(settings.node_logs_port),
-            "VIDEOGEN_NODE_SERVING_CERT": str(serving_cert),
-            "VIDEOGEN_NODE_SERVING_KEY": str(serving_key),
-            "VIDEOGEN_NODE_CLIENT_CA": str(settings.pki_dir / "ca.crt"),
-            "PYTHONUNBUFFERED": "1",
-        },
-        cwd=REPO_ROOT,
+    """Start the local node's agent, or restart it when it runs in the other mode (containers or processes)."""
+    mode = "containers" if settings.node_containers else "processes"
+    mode_file = _node_mode_file(settings)
+    running_mode = mode_file.read_text() if mode_file.exists() else "processes"
+    if processes.running_pid(settings, NODE_AGENT) is not None and running_mode != mode:
+        processes.stop(settings, NODE_AGENT)
+    env = node_agent_env(
+        settings, settings.node_name, settings.state_dir / "node", settings.node_logs_port, settings.node_containers
     )
+    processes.start(settings, NODE_AGENT, node_agent_argv(settings), env=env, cwd=REPO_ROOT)
+    mode_file.write_text(mode)
 
 
 def wait_node_ready(cluster: Cluster, timeout: float = 60) -> None:

@@ -1,4 +1,5 @@
-"""The local node agent: registers a GPU-pool-like Node and runs the pods bound to it as local processes.
+"""The local node agent: registers a GPU-pool-like Node and runs the pods bound to it, as podman containers of our
+images where podman's store holds them (container mode) and as local processes otherwise.
 
 A development tool, not a kubelet. It keeps the Node Ready (status heartbeat and Lease), watches the pods
 scheduled onto it, and for each one: resolves env (literals, Secret/ConfigMap refs, the downward API),
@@ -24,6 +25,8 @@ do to a real kubelet. Settings come from `VIDEOGEN_NODE_*` variables (see `setti
 | `volumes`         | volumes as host folders                                                      |
 | `launch`          | a container's launch spec: mounts, identity, env, argv; the pod's folders    |
 | `runtime`         | how a container is started, signalled and awaited (`ContainerRuntime`)       |
+| `image_store`     | which images run from podman's store (ours, when built here)                 |
+| `podman`          | containers run from their images with podman                                 |
 | `state`           | what the agent remembers about each pod it runs                              |
 | `status`          | pod and container status documents, and patching them                        |
 

@@ -14,8 +14,9 @@ from videogen_dev import node_logs
 from videogen_dev.node import registration
 from videogen_dev.node.apiserver import connect
 from videogen_dev.node.launch import find_log_file
+from videogen_dev.node.podman import PodmanRuntime
 from videogen_dev.node.pods import NodePods
-from videogen_dev.node.runtime import LocalProcessRuntime
+from videogen_dev.node.runtime import LocalProcessRuntime, NodeRuntime
 from videogen_dev.node.settings import NodeAgentSettings
 from videogen_dev.node.watch import watch_pods
 
@@ -33,7 +34,10 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     settings = NodeAgentSettings()  # type: ignore[call-arg]  # required fields come from the environment
     api = connect(settings.kubeconfig)
-    pods = NodePods(api.core, settings, LocalProcessRuntime(settings.venv_bin))
+    podman = PodmanRuntime(settings) if settings.containers else None
+    if podman is not None:
+        podman.remove_leftovers()
+    pods = NodePods(api.core, settings, NodeRuntime(LocalProcessRuntime(settings.venv_bin), podman))
     stopping = threading.Event()
     _serve_logs(settings, pods)
     registration.register(api, settings)

@@ -3,6 +3,10 @@
 Each pod has a folder `<pods dir>/<namespace>_<name>_<uid>/` with `volumes/<volume>/` and
 `containers/<container>/` (its log, its termination-message file, its launch spec); `lifecycle` removes it once
 the pod is gone.
+
+A container of one of our images that the node's podman store holds (with container mode on) is run from that image
+(`ImageRun`: the image's own entrypoint, PATH and HOME); any other runs as a local process of the image table's
+stand-in (`videogen_dev.images`).
 """
 
 import os
@@ -11,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from videogen_dev import images
+from videogen_dev.node import image_store
 from videogen_dev.node.env import container_env, expand
 from videogen_dev.node.references import ContainerConfigError
 from videogen_dev.node.settings import NodeAgentSettings
@@ -26,12 +31,29 @@ class Mount:
 
 
 @dataclass(frozen=True)
+class ImageRun:
+    """What running a container from its image adds to a launch: the image, and the container's securityContext as
+    a runtime applies it."""
+
+    image: str
+    # command replaces the image's ENTRYPOINT (and its CMD with it); args replace the CMD. None: the image's own.
+    command: list[str] | None
+    args: list[str] | None
+    read_only_root: bool
+    drop_capabilities: list[str]
+    add_capabilities: list[str]
+    no_new_privileges: bool
+
+
+@dataclass(frozen=True)
 class Launch:
     """Everything needed to start one container, whatever starts it (see `runtime`)."""
 
+    # The local process's argv (command and args, or the image table's entrypoint); for an image run, informative.
     argv: list[str]
     env: dict[str, str]
-    working_dir: str
+    # None: the image's (a local process starts in /).
+    working_dir: str | None
     mounts: list[Mount]
     uid: int | None
     gid: int | None
@@ -41,6 +63,8 @@ class Launch:
     # The host file mounted at terminationMessagePath.
     termination_file: Path
     termination_policy: str
+    # Set when the container runs from its image (podman); None: a local process.
+    image_run: ImageRun | None = None
 
     @property
     def log_file(self) -> Path:
@@ -61,10 +85,12 @@ def find_log_file(pods_dir: Path, namespace: str, pod: str, container: str) -> P
 def launch_spec(
     core: Any, settings: NodeAgentSettings, pod: Any, container: Any, volumes: dict[str, Path], pod_dir: Path
 ) -> Launch:
+    from_image = settings.containers and image_store.holds(settings, container.image)
     try:
         local = images.resolve(container.image)
     except images.UnknownImageError as err:
-        raise ContainerConfigError("ErrImagePull", str(err)) from err
+        if not from_image:
+            raise ContainerConfigError("ErrImagePull", str(err)) from err
     base = pod_dir / "containers" / container.name
     base.mkdir(parents=True, exist_ok=True)
     termination_host = base / "termination-log"
@@ -80,9 +106,9 @@ def launch_spec(
         mounts.append(Mount(source, mount.mount_path, bool(mount.read_only)))
     mounts.append(Mount(termination_host, container.termination_message_path or "/dev/termination-log", False))
     # A mount over an ancestor of the checkout (an emptyDir at /tmp, with the checkout under /tmp) would hide
-    # the venv the container runs from: the checkout is mounted back over itself, last.
+    # the venv a local process runs from: the checkout is mounted back over itself, last.
     checkout = settings.venv_bin.parent.parent
-    if any(Path(m.target) == checkout or Path(m.target) in checkout.parents for m in mounts):
+    if not from_image and any(Path(m.target) == checkout or Path(m.target) in checkout.parents for m in mounts):
         mounts.append(Mount(checkout, str(checkout), False))
 
     uid, gid, groups = _identity(pod, container)
@@ -95,19 +121,37 @@ def launch_spec(
             path.chmod(0o775)
         os.chown(termination_host, uid, gid if gid is not None else -1)
 
+    # What the kubelet adds to every container (the apiserver is on loopback: pods share the host's network).
     env = {
-        "PATH": images.search_path(settings.venv_bin, local),
         "HOSTNAME": pod.metadata.name,
-        "HOME": "/root" if uid in (None, 0) else str(base),
         "KUBERNETES_SERVICE_HOST": settings.apiserver_host,
         "KUBERNETES_SERVICE_PORT": str(settings.apiserver_port),
-        "PYTHONUNBUFFERED": "1",
         **container_env(core, pod, container),
     }
-    command = list(container.command or local.entrypoint)
-    args = [expand(a, env) for a in container.args or []]
+    command = [expand(c, env) for c in container.command] if container.command else None
+    args = [expand(a, env) for a in container.args] if container.args is not None else None
+    if from_image:
+        return Launch(
+            argv=[*(command or []), *(args or [])],
+            env=env,
+            working_dir=container.working_dir or None,
+            mounts=mounts,
+            uid=uid,
+            gid=gid,
+            groups=groups,
+            container_dir=base,
+            termination_file=termination_host,
+            termination_policy=container.termination_message_policy or "File",
+            image_run=_image_run(container, command, args),
+        )
+    # A local process has no image to give it PATH and HOME: the stand-in's, and a home it may write.
+    env = {
+        "PATH": images.search_path(settings.venv_bin, local),
+        "HOME": "/root" if uid in (None, 0) else str(base),
+        "PYTHONUNBUFFERED": "1",
+    } | env
     return Launch(
-        argv=[expand(c, env) for c in command] + args,
+        argv=(command or list(local.entrypoint)) + (args or []),
         env=env,
         working_dir=container.working_dir or "/",
         mounts=mounts,
@@ -117,6 +161,21 @@ def launch_spec(
         container_dir=base,
         termination_file=termination_host,
         termination_policy=container.termination_message_policy or "File",
+    )
+
+
+def _image_run(container: Any, command: list[str] | None, args: list[str] | None) -> ImageRun:
+    sc = container.security_context
+    capabilities = sc.capabilities if sc else None
+    return ImageRun(
+        image=container.image,
+        command=command,
+        args=args,
+        read_only_root=bool(sc and sc.read_only_root_filesystem),
+        drop_capabilities=list((capabilities.drop if capabilities else None) or []),
+        add_capabilities=list((capabilities.add if capabilities else None) or []),
+        # Kubernetes' default is to allow escalation; restricted pods say false.
+        no_new_privileges=bool(sc and sc.allow_privilege_escalation is False),
     )
 
 

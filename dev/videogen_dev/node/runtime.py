@@ -3,7 +3,8 @@
 `lifecycle` needs only this of a runtime: start a container from its `Launch`, ask whether it still runs,
 wait for its exit code, send it SIGTERM or SIGKILL. `LocalProcessRuntime` runs `videogen_dev.container_shim`
 under `unshare --mount` as the root of its own process group; the shim makes the bind mounts, drops to the
-container's user and execs the command, so the container's pid is the command's.
+container's user and execs the command, so the container's pid is the command's. `NodeRuntime` sends a launch
+with an image (`Launch.image_run`) to the image runtime (`podman`) and any other to local processes.
 """
 
 import contextlib
@@ -99,6 +100,20 @@ class LocalProcessRuntime:
         return LocalProcess(proc)
 
 
+@dataclass(frozen=True)
+class NodeRuntime:
+    local: ContainerRuntime
+    # None: no launch has an image (container mode off).
+    images: ContainerRuntime | None = None
+
+    def start(self, launch: Launch) -> Container:
+        if launch.image_run is not None:
+            if self.images is None:
+                raise ValueError(f"{launch.image_run.image}: container mode is off")
+            return self.images.start(launch)
+        return self.local.start(launch)
+
+
 def _shim_spec(launch: Launch) -> dict[str, Any]:
     """The JSON document `container_shim` reads."""
     return {
@@ -106,7 +121,7 @@ def _shim_spec(launch: Launch) -> dict[str, Any]:
         "uid": launch.uid,
         "gid": launch.gid,
         "groups": launch.groups,
-        "workingDir": launch.working_dir,
+        "workingDir": launch.working_dir or "/",
         "env": launch.env,
         "argv": launch.argv,
         "terminationMessageHostPath": str(launch.termination_file),

@@ -35,6 +35,11 @@ class NodeAgentSettings(BaseSettings):
     serving_key: Path | None = None
     client_ca: Path | None = None
     resync_seconds: float = 15.0
+    # Run the containers of our images (videogen/*) that podman's store holds as podman containers of them, rather
+    # than as local processes of the venv (see `image_store`).
+    containers: bool = False
+    # The containers.conf podman runs with (`make images` writes it: runc, rlimits within the machine's).
+    containers_conf: Path | None = None
 
     @property
     def serves_logs(self) -> bool:
