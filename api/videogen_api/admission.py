@@ -1,19 +1,26 @@
-"""Admitting a generation request: model readiness, idempotency, the concurrency limit, then one VideoJob.
+"""Admitting a generation request: model readiness, idempotency, the concurrency limits, then one VideoJob.
 
-The concurrency limit counts active VideoJobs in the namespace (a quorum list from the apiserver), never an
-in-memory counter, so it survives restarts and is shared by every replica. Within one replica the count and the
-create happen under one lock, so the limit is exact however many requests arrive at once. Across N replicas each
-replica can pass its count at the same moment, so up to ``max_concurrent_jobs + N - 1`` jobs can be active;
-run one replica where the limit must be exact.
+The concurrency limits (the namespace's, and each API key's) count active VideoJobs (a quorum list from the
+apiserver), never an in-memory counter, so they survive restarts and are shared by every replica. Within one replica
+the count and the create happen under one lock, so the limits are exact however many requests arrive at once.
+Across N replicas each replica can pass its count at the same moment, so up to ``limit + N - 1`` jobs can be
+active; run one replica where a limit must be exact.
+
+Idempotency is the apiserver's: a submit with an Idempotency-Key gets a VideoJob name derived from the caller's key
+and the Idempotency-Key, so a second create of it, from any replica, is a 409 and becomes a replay; two jobs for one
+key cannot exist. Each submit's upload has a key of its own, so the losing submit removes only its own.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
+import secrets
 import threading
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
+from videogen_api.auth import Caller
 from videogen_api.config import ApiSettings
 from videogen_api.errors import MODEL_NOT_LOADED, TOO_MANY_REQUESTS, ApiError, bad_request
 from videogen_api.kube import Kube
@@ -23,12 +30,22 @@ from videogen_api.storage import Storage
 from videogen_api.videojobs import FINGERPRINT_ANNOTATION, IDEMPOTENCY_LABEL, build_videojob, is_active
 from videogen_api.videomodels import ensure_videomodel, find_videomodel
 from videogen_common.model_choice import ResolvedModel, is_repo_id, resolve_model
-from videogen_common.names import job_id_to_videojob_name, new_job_id
+from videogen_common.names import job_id_to_videojob_name, new_job_id, videojob_name_to_job_id
+from videogen_common.resources.meta import LABEL_OWNER
 from videogen_common.resources.objects import VideoJob
 from videogen_common.resources.videojob import Mode
 from videogen_common.webhooks import destination_problem, parse_allowlist
 
 _MAX_IDEMPOTENCY_KEY_LENGTH = 255
+log = logging.getLogger(__name__)
+
+
+class _OutcomeUnknown(ApiError):
+    """A create that failed and could not be read back: the VideoJob may exist."""
+
+    def __init__(self, name: str) -> None:
+        job_id = videojob_name_to_job_id(name)
+        super().__init__(503, f"The job may or may not have been created; GET /api/v1/job/{job_id} tells")
 
 
 @dataclass(frozen=True)
@@ -60,9 +77,22 @@ class Admitted:
 
 def idempotency_key_hash(key: str) -> str:
     """The label value for an Idempotency-Key: a hash, because keys are free text and label values are not."""
+    _check_idempotency_key(key)
+    return hashlib.sha256(key.encode()).hexdigest()[:32]
+
+
+def _check_idempotency_key(key: str) -> None:
     if not key or len(key) > _MAX_IDEMPOTENCY_KEY_LENGTH or not key.isascii() or not key.isprintable():
         raise bad_request(f"Idempotency-Key must be 1-{_MAX_IDEMPOTENCY_KEY_LENGTH} printable ASCII characters")
-    return hashlib.sha256(key.encode()).hexdigest()[:32]
+
+
+def idempotent_job_id(owner: str | None, key: str) -> str:
+    """The job id of a submit with Idempotency-Key ``key`` by the caller ``owner`` (None: authentication off).
+    Both parts of the id come from the hash (60 bits as the number, 48 as the hex), so two callers' keys, or two
+    keys, never meet; the number is not a time."""
+    _check_idempotency_key(key)
+    digest = hashlib.sha256(f"{owner or ''}\0{key}".encode()).hexdigest()
+    return f"job_{int(digest[12:27], 16)}_{digest[:12]}"
 
 
 def fingerprint(submission: Submission, upload: Upload | None) -> str:
@@ -81,19 +111,26 @@ class Admission:
         self._webhook_allowlist = parse_allowlist(settings.webhook_allowlist)
         self._lock = threading.Lock()
 
-    def submit(self, submission: Submission, upload: Upload | None) -> Admitted:
+    def submit(self, submission: Submission, upload: Upload | None, caller: Caller) -> Admitted:
         self._check_webhook(submission)
         model = self._resolve_model(submission)
-        key_hash = idempotency_key_hash(submission.idempotency_key) if submission.idempotency_key is not None else None
         request_fingerprint = fingerprint(submission, upload)
-        if key_hash is not None and (earlier := self._idempotent_match(key_hash, request_fingerprint)) is not None:
-            return Admitted(earlier, created=False)
+        labels = dict(caller.owner_labels)
+        if submission.idempotency_key is not None:
+            name = job_id_to_videojob_name(idempotent_job_id(caller.owner, submission.idempotency_key))
+            labels[IDEMPOTENCY_LABEL] = idempotency_key_hash(submission.idempotency_key)
+            if (earlier := self._kube.get_videojob(name)) is not None:
+                return self._replay(earlier, caller, request_fingerprint)
+        else:
+            name = job_id_to_videojob_name(new_job_id())
         # Checked once before the upload so a full cluster costs the client no upload; again under the lock below.
-        self._check_capacity()
+        self._check_capacity(caller)
 
-        name = job_id_to_videojob_name(new_job_id())
+        # Its own key per submit: of two submits racing for one idempotent name, the loser removes only its own.
         input_key = (
-            f"{self._settings.inputs_prefix.strip('/')}/{name}/input.{upload.media.extension}" if upload else None
+            f"{self._settings.inputs_prefix.strip('/')}/{name}/{secrets.token_hex(4)}/input.{upload.media.extension}"
+            if upload
+            else None
         )
         # Built (and so checked against the VideoJob types) before the upload, so a refusal leaves nothing behind.
         videojob = build_videojob(
@@ -105,22 +142,54 @@ class Admission:
             input_content_type=upload.media.content_type if upload else None,
             output_bucket=self._settings.bucket,
             output_prefix=self._settings.outputs_prefix.strip("/"),
-            labels={IDEMPOTENCY_LABEL: key_hash} if key_hash else {},
+            labels=labels,
             annotations={FINGERPRINT_ANNOTATION: request_fingerprint},
         )
         if upload is not None and input_key is not None:
             self._storage.upload(input_key, upload.file, upload.media.content_type)
         try:
             with self._lock:
-                if key_hash is not None and (earlier := self._idempotent_match(key_hash, request_fingerprint)):
-                    self._delete_input(input_key)
-                    return Admitted(earlier, created=False)
-                self._check_capacity()
-                return Admitted(self._kube.create_videojob(videojob), created=True)
+                self._check_capacity(caller)
+                created = self._create(videojob)
+        except _OutcomeUnknown:
+            # The apiserver may have committed it: the input stays rather than break a job that exists.
+            raise
         except BaseException:
             # No VideoJob refers to the upload: remove it, whatever went wrong.
             self._delete_input(input_key)
             raise
+        if created is not None:
+            return Admitted(created, created=True)
+        # Another submit with this Idempotency-Key created it first (on this replica or another).
+        self._delete_input(input_key)
+        earlier = self._kube.get_videojob(name)
+        if earlier is None:
+            raise ApiError(503, "A submit with this Idempotency-Key was being made at the same time; retry")
+        return self._replay(earlier, caller, request_fingerprint)
+
+    def _create(self, videojob: VideoJob) -> VideoJob | None:
+        """The created VideoJob, or None when one of its name exists. A create whose answer was lost (a timeout, a
+        dropped connection) may still have been committed: it is read back before anyone concludes it failed."""
+        try:
+            return self._kube.create_videojob(videojob)
+        except Exception as exc:
+            try:
+                existing = self._kube.get_videojob(videojob.name)
+            except Exception:
+                log.warning("create of %s failed (%s) and reading it back failed too", videojob.name, exc)
+                raise _OutcomeUnknown(videojob.name) from exc
+            if existing is None:
+                raise
+            if existing.spec.input == videojob.spec.input:
+                log.info("create of %s answered %s but it was committed; it stands", videojob.name, exc)
+                return existing
+            return None
+
+    def _replay(self, earlier: VideoJob, caller: Caller, request_fingerprint: str) -> Admitted:
+        same_request = earlier.metadata.annotations.get(FINGERPRINT_ANNOTATION) == request_fingerprint
+        if not caller.may_see(earlier) or not same_request:
+            raise bad_request("this Idempotency-Key was already used for a different request; use a new key")
+        return Admitted(earlier, created=False)
 
     def _check_webhook(self, submission: Submission) -> None:
         """A webhook the operator would refuse to call (not https, an internal address, not resolvable) is the
@@ -138,19 +207,16 @@ class Admission:
         if key is not None:
             self._storage.delete(key)
 
-    def _check_capacity(self) -> None:
-        active = sum(1 for videojob in self._kube.list_videojobs() if is_active(videojob))
-        if active >= self._settings.max_concurrent_jobs:
-            raise ApiError(429, TOO_MANY_REQUESTS, {"Retry-After": str(self._settings.retry_after_seconds)})
-
-    def _idempotent_match(self, key_hash: str, request_fingerprint: str) -> VideoJob | None:
-        matches = self._kube.list_videojobs(label_selector=f"{IDEMPOTENCY_LABEL}={key_hash}")
-        if not matches:
-            return None
-        earlier = matches[0]
-        if earlier.metadata.annotations.get(FINGERPRINT_ANNOTATION) != request_fingerprint:
-            raise bad_request("this Idempotency-Key was already used for a different request; use a new key")
-        return earlier
+    def _check_capacity(self, caller: Caller) -> None:
+        active = [videojob for videojob in self._kube.list_videojobs() if is_active(videojob)]
+        retry = {"Retry-After": str(self._settings.retry_after_seconds)}
+        if len(active) >= self._settings.max_concurrent_jobs:
+            raise ApiError(429, TOO_MANY_REQUESTS, retry)
+        per_key = self._settings.max_active_jobs_per_key
+        if per_key is not None and caller.owner is not None:
+            mine = sum(1 for videojob in active if videojob.metadata.labels.get(LABEL_OWNER) == caller.owner)
+            if mine >= per_key:
+                raise ApiError(429, f"This API key has {mine} active jobs, its limit; retry later", retry)
 
     def _resolve_model(self, submission: Submission) -> str | None:
         """The model for spec.model (None: the operator's default); refuses one that cannot run now.

@@ -45,7 +45,13 @@ def create_app(
     # First: a missing or empty key file stops the start before anything connects (ConfigurationError).
     api_keys = load_api_keys(settings)
     kube = kube or Kube(make_api_client(settings), settings.namespace)
-    storage = Storage(s3_client or make_client(s3_settings or S3Settings()), settings.bucket)
+    s3_settings = s3_settings or S3Settings()
+    public_endpoint = settings.outputs_public_endpoint_url
+    storage = Storage(
+        s3_client or make_client(s3_settings),
+        settings.bucket,
+        make_client(s3_settings.model_copy(update={"endpoint_url": public_endpoint})) if public_endpoint else None,
+    )
     metrics = Metrics()
     job_cache = VideoJobCache(
         kube.api_client, kube.namespace, watch_timeout_seconds=settings.cache_watch_timeout_seconds

@@ -93,12 +93,15 @@ class ApiSettings(BaseSettings):
     # --- S3 layout (the connection is videogen_common.s3.S3Settings) ------------------------------------------
     #: Bucket for uploads and outputs.
     bucket: str = "videogen"
-    #: Uploads go to <inputs_prefix>/<videojob name>/input.<ext>.
+    #: Uploads go to <inputs_prefix>/<videojob name>/<8 hex of the submit>/input.<ext>.
     inputs_prefix: str = "inputs"
     #: The API sets spec.output to <bucket>/<outputs_prefix>, so /outputs/<file> reads <outputs_prefix>/<file>.
     outputs_prefix: str = "outputs"
     #: Answer /outputs/<file> with a redirect to a presigned S3 URL instead of streaming through the API.
     outputs_presigned_redirect: bool = False
+    #: The S3 endpoint as clients reach it (e.g. https://s3.example.com), for those presigned URLs; unset: the
+    #: endpoint the API itself uses (VIDEOGEN_S3_ENDPOINT_URL), often an in-cluster name clients cannot resolve.
+    outputs_public_endpoint_url: str | None = None
     #: Lifetime of those presigned URLs.
     presigned_url_ttl_seconds: int = Field(default=300, ge=1, le=7 * 24 * 3600)
 

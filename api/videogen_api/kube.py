@@ -53,8 +53,14 @@ class Kube:
 
     # --- VideoJobs ---------------------------------------------------------------------------------------------
 
-    def create_videojob(self, videojob: VideoJob) -> VideoJob:
-        return VideoJob.model_validate(self._create(VIDEOJOBS, videojob))
+    def create_videojob(self, videojob: VideoJob) -> VideoJob | None:
+        """The created VideoJob, or None when one of that name exists (the apiserver's 409 AlreadyExists)."""
+        try:
+            return VideoJob.model_validate(self._create(VIDEOJOBS, videojob))
+        except ApiException as exc:
+            if exc.status == 409:
+                return None
+            raise
 
     def get_videojob(self, name: str) -> VideoJob | None:
         body = self._get(VIDEOJOBS, name)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Literal
 
 from botocore.exceptions import ClientError
 
@@ -23,9 +23,11 @@ class ObjectHead:
 class Storage:
     """One bucket; keys are built by the callers."""
 
-    def __init__(self, s3_client: Any, bucket: str) -> None:
+    def __init__(self, s3_client: Any, bucket: str, presign_client: Any = None) -> None:
         self._s3 = s3_client
         self.bucket = bucket
+        # Presigned URLs name the endpoint they were signed for: clients may reach S3 elsewhere than the API does.
+        self._presign = presign_client or s3_client
 
     def uri(self, key: str) -> str:
         return f"s3://{self.bucket}/{key}"
@@ -59,9 +61,10 @@ class Storage:
         finally:
             body.close()
 
-    def presigned_get_url(self, key: str, ttl_seconds: int) -> str:
-        url: str = self._s3.generate_presigned_url(
-            "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=ttl_seconds
+    def presigned_url(self, key: str, ttl_seconds: int, method: Literal["GET", "HEAD"]) -> str:
+        operation = "head_object" if method == "HEAD" else "get_object"
+        url: str = self._presign.generate_presigned_url(
+            operation, Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=ttl_seconds
         )
         return url
 

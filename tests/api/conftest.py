@@ -25,6 +25,7 @@ from tests.conftest import S3Endpoint
 from videogen_api.app import create_app
 from videogen_api.cache import VideoJobCache
 from videogen_api.config import ApiSettings
+from videogen_api.kube import Kube
 from videogen_api.main import server_config
 from videogen_common.resources.meta import GROUP, VERSION
 from videogen_common.s3 import S3Settings
@@ -118,7 +119,12 @@ def serve_api(api_kubeconfig: Path, namespace: str, s3: S3Endpoint) -> Iterator[
     authentication off unless the test gives keys."""
     servers: list[tuple[_Server, threading.Thread, httpx.Client]] = []
 
-    def start(s3_override: S3Settings | None = None, wait_for_cache: bool = True, **overrides: Any) -> RunningApi:
+    def start(
+        s3_override: S3Settings | None = None,
+        wait_for_cache: bool = True,
+        kube: Callable[[ApiSettings], Kube] | None = None,
+        **overrides: Any,
+    ) -> RunningApi:
         fields: dict[str, Any] = {
             "namespace": namespace,
             "kubeconfig": api_kubeconfig,
@@ -128,7 +134,8 @@ def serve_api(api_kubeconfig: Path, namespace: str, s3: S3Endpoint) -> Iterator[
             "auth_disabled": "api_keys" not in overrides and "api_keys_file" not in overrides,
         }
         settings = ApiSettings.model_validate(fields | overrides)
-        app = create_app(settings, s3_settings=s3_override or s3_settings(s3))
+        # ``kube`` wraps the API's own Kubernetes client (its service account), for tests that inject a fault.
+        app = create_app(settings, s3_settings=s3_override or s3_settings(s3), kube=kube(settings) if kube else None)
         sock = socket.socket()
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]

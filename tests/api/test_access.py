@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import subprocess
 
-from tests.api.conftest import API_RULES, RunningApi, ServeApi, s3_settings
+import pytest
+
+from tests.api.conftest import API_RULES, Operator, RunningApi, ServeApi, s3_settings
 from tests.conftest import S3Endpoint
 from videogen_dev.cluster import Cluster
 
@@ -42,7 +44,9 @@ def test_readyz_says_which_dependency_failed(serve_api: ServeApi, s3: S3Endpoint
     body = response.json()
     assert body["status"] == "unavailable"
     assert body["checks"]["kubernetes"] == "ok"
-    assert body["checks"]["s3"] != "ok"
+    # Unauthenticated: which check failed, never the endpoint, bucket or exception text (those go to the log).
+    assert body["checks"]["s3"] == "failed (see the API's log)"
+    assert "127.0.0.1" not in response.text and "Error" not in response.text
 
 
 def test_api_keys_when_configured_are_required_except_on_probes(serve_api) -> None:
@@ -99,3 +103,16 @@ def test_metrics_count_made_up_methods_under_one_label(api: RunningApi) -> None:
     assert 'videogen_api_requests_total{code="405",method="other",route="/api/v1/jobs"} 20.0' in text
     # No new series: every made-up method shares the first one's.
     assert len(text.splitlines()) == before
+
+
+@pytest.mark.parametrize(("trusted", "scheme"), [("127.0.0.1", "https"), ("10.1.2.3", "http")])
+def test_output_urls_follow_x_forwarded_proto_only_from_trusted_proxies(
+    serve_api: ServeApi, operator: Operator, trusted: str, scheme: str
+) -> None:
+    api = serve_api(forwarded_allow_ips=trusted)
+    job_id = api.http.post("/api/v1/generate/text-to-video", json={"prompt": "x"}).json()["job_id"]
+    filename = "text2video_20240115_103045_abc123.mp4"
+    output = {"uri": f"s3://b/o/{filename}", "file": filename, "path": f"./outputs/{filename}"}
+    api.wait_until_cached(operator.set_job_status(job_id, {"state": "completed", "output": output}))
+    job = api.http.get(f"/api/v1/job/{job_id}", headers={"X-Forwarded-Proto": "https"}).json()
+    assert job["output_url"].startswith(f"{scheme}://")

@@ -51,9 +51,10 @@ def test_image_to_video_example_uploads_the_image_and_points_the_videojob_at_it(
     job_id = response.json()["job_id"]
     spec = operator.videojob(job_id)["spec"]
     assert (spec["mode"], spec["prompt"], spec["numFrames"]) == ("image-to-video", "A dog running in a park", 64)
-    key = f"{api.inputs_prefix}/{job_id.replace('_', '-')}/input.jpg"
+    # Under the job's name, in a folder of this submit's own (inputs/<name>/<8 hex>/input.jpg).
+    (key,) = operator.keys_under(api.inputs_prefix)
+    assert re.fullmatch(rf"{api.inputs_prefix}/{job_id.replace('_', '-')}/[0-9a-f]{{8}}/input\.jpg", key), key
     assert spec["input"] == {"uri": f"s3://{api.settings.bucket}/{key}", "contentType": "image/jpeg"}
-    assert operator.keys_under(api.inputs_prefix) == [key]
 
 
 def test_video_to_video_example_uploads_the_video_with_its_strength(api: RunningApi, operator: Operator) -> None:

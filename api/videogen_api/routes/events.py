@@ -21,7 +21,7 @@ from fastapi import APIRouter, Header, Request
 from fastapi.responses import StreamingResponse
 from starlette.background import BackgroundTask
 
-from videogen_api.deps import ApiKeyRequired, ServicesDep
+from videogen_api.deps import ApiKeyRequired, CallerDep, ServicesDep
 from videogen_api.errors import ApiError, bad_request
 from videogen_api.job_events import JobEvent, JobEventHub, event_id, event_kind
 from videogen_api.routes import error_responses
@@ -113,6 +113,7 @@ async def job_events(
     job_id: str,
     request: Request,
     services: ServicesDep,
+    caller: CallerDep,
     last_event_id: Annotated[
         str | None, Header(alias="Last-Event-ID", description="Resume after this event (EventSource sends it).")
     ] = None,
@@ -121,7 +122,7 @@ async def job_events(
     after = _last_event_id(last_event_id)
     hub: JobEventHub = request.app.state.job_events
     limits: StreamLimits = request.app.state.event_stream_limits
-    current = await _cached_videojob(services.job_cache, services.kube, job_id)
+    current = await _cached_videojob(services.job_cache, services.kube, job_id, caller)
     release = limits.acquire(_client(request))
     name = job_id_to_videojob_name(job_id)
     # Subscribed before the history is read: an event that lands in between is in one or the other (or both,

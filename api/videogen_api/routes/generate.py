@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, File, Form, Response, UploadFile
 
 from videogen_api.admission import Admitted, Submission, Upload
-from videogen_api.deps import AdmissionDep, ApiKeyRequired, IdempotencyKeyHeader, ServicesDep
+from videogen_api.deps import AdmissionDep, ApiKeyRequired, CallerDep, IdempotencyKeyHeader, ServicesDep
 from videogen_api.errors import ApiError
 from videogen_api.gate import accepts_body, image_upload, json_body, video_upload
 from videogen_api.input_shape import keep_input_shape
@@ -42,6 +42,7 @@ def _respond(admitted: Admitted, response: Response) -> GenerateResponse:
 def text_to_video(
     request: TextToVideoRequest,
     admission: AdmissionDep,
+    caller: CallerDep,
     response: Response,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> GenerateResponse:
@@ -53,7 +54,7 @@ def text_to_video(
         model=request.model,
         idempotency_key=idempotency_key,
     )
-    return _respond(admission.submit(submission, None), response)
+    return _respond(admission.submit(submission, None, caller), response)
 
 
 @router.post("/image-to-video", response_model=GenerateResponse, status_code=202, responses=_RESPONSES)
@@ -62,6 +63,7 @@ def image_to_video(
     form: Annotated[ImageToVideoForm, Form()],
     image: Annotated[UploadFile, File(description="Input image (JPEG or PNG).")],
     services: ServicesDep,
+    caller: CallerDep,
     response: Response,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> GenerateResponse:
@@ -69,7 +71,7 @@ def image_to_video(
     upload = _checked_upload(services, Mode.IMAGE_TO_VIDEO, "image", image)
     parameters = form.model_dump(exclude={"model"}, exclude_none=True)
     submission = Submission(Mode.IMAGE_TO_VIDEO, parameters, form.model, idempotency_key)
-    return _respond(services.admission.submit(submission, upload), response)
+    return _respond(services.admission.submit(submission, upload, caller), response)
 
 
 @router.post("/video-to-video", response_model=GenerateResponse, status_code=202, responses=_RESPONSES)
@@ -78,6 +80,7 @@ def video_to_video(
     form: Annotated[VideoToVideoForm, Form()],
     video: Annotated[UploadFile, File(description="Input video (MP4, MOV, AVI or WebM).")],
     services: ServicesDep,
+    caller: CallerDep,
     response: Response,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> GenerateResponse:
@@ -87,7 +90,7 @@ def video_to_video(
     upload = _checked_upload(services, Mode.VIDEO_TO_VIDEO, "video", video)
     parameters = keep_input_shape(form.model_dump(exclude={"model"}), upload.video)
     submission = Submission(Mode.VIDEO_TO_VIDEO, parameters, form.model, idempotency_key)
-    return _respond(services.admission.submit(submission, upload), response)
+    return _respond(services.admission.submit(submission, upload, caller), response)
 
 
 def _checked_upload(services: ServicesDep, mode: Mode, field: MediaKind, file: UploadFile) -> Upload:

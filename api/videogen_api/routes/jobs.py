@@ -4,6 +4,9 @@ Reads come from the watch-fed cache (cache.py) and fall back to the apiserver wh
 sure: before it has synced, on a miss (a job created a moment ago, here or on another replica, that the watch has
 not delivered yet: never a false 404) and for a job this replica has changed since the cache's copy. Cancel
 decides on the apiserver's current object, not the cache's.
+
+With API keys, a key sees only the jobs it made (their ``videogen.dev/owner`` label, auth.py): another's job is a
+404, exactly like one that does not exist. Admin keys see all.
 """
 
 from __future__ import annotations
@@ -16,14 +19,16 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
+from videogen_api.auth import Caller
 from videogen_api.cache import VideoJobCache
-from videogen_api.deps import ApiKeyRequired, JobCacheDep, KubeDep, ServicesDep
+from videogen_api.deps import ApiKeyRequired, CallerDep, JobCacheDep, KubeDep, ServicesDep
 from videogen_api.errors import bad_request, not_found
 from videogen_api.kube import Kube
 from videogen_api.routes import error_responses
 from videogen_api.schemas import JobListResponse, JobResponse
 from videogen_api.videojobs import videojob_to_job
 from videogen_common.names import is_job_id, is_videojob_name, job_id_to_videojob_name
+from videogen_common.resources.meta import LABEL_OWNER
 from videogen_common.resources.objects import VideoJob
 from videogen_common.resources.videojob_status import State
 
@@ -36,37 +41,41 @@ def _output_url(request: Request) -> Callable[[str], str]:
     return lambda filename: str(request.url_for("get_output", filename=filename))
 
 
-def _videojob(kube: Kube, job_id: str) -> VideoJob:
-    """The VideoJob as the apiserver has it now."""
+def _videojob(kube: Kube, job_id: str, caller: Caller) -> VideoJob:
+    """The VideoJob as the apiserver has it now, if the caller may see it."""
     # A malformed id cannot name a VideoJob: the same 404 as an unknown one, and no apiserver call.
     videojob = kube.get_videojob(job_id_to_videojob_name(job_id)) if is_job_id(job_id) else None
-    if videojob is None:
+    if videojob is None or not caller.may_see(videojob):
         raise not_found(f"No job with id {job_id!r}")
     return videojob
 
 
-async def _cached_videojob(cache: VideoJobCache, kube: Kube, job_id: str) -> VideoJob:
+async def _cached_videojob(cache: VideoJobCache, kube: Kube, job_id: str, caller: Caller) -> VideoJob:
     if is_job_id(job_id) and (videojob := cache.get(job_id_to_videojob_name(job_id))) is not None:
+        if not caller.may_see(videojob):
+            raise not_found(f"No job with id {job_id!r}")
         return videojob
-    return await run_in_threadpool(_videojob, kube, job_id)
+    return await run_in_threadpool(_videojob, kube, job_id, caller)
 
 
 # The hot path (issue 5's benchmark). ``async def``: a cache hit is a dict lookup, cheaper than the threadpool hop
 # a plain ``def`` route costs; only the apiserver fallback goes to the threadpool. One ``services`` dependency
 # rather than kube + cache: FastAPI's dependency solving is most of this route's CPU.
 @router.get("/job/{job_id}", response_model=JobResponse, responses=error_responses(401, 404, 500))
-async def get_job(job_id: str, services: ServicesDep, request: Request) -> JobResponse:
+async def get_job(job_id: str, services: ServicesDep, caller: CallerDep, request: Request) -> JobResponse:
     """The job's status; output_path and output_url once it is completed."""
-    videojob = await _cached_videojob(services.job_cache, services.kube, job_id)
+    videojob = await _cached_videojob(services.job_cache, services.kube, job_id, caller)
     return videojob_to_job(videojob, _output_url(request))
 
 
 @router.delete(
     "/job/{job_id}", response_model=JobResponse, status_code=202, responses=error_responses(400, 401, 404, 500)
 )
-def cancel_job(job_id: str, kube: KubeDep, cache: JobCacheDep, request: Request, response: Response) -> JobResponse:
+def cancel_job(
+    job_id: str, kube: KubeDep, cache: JobCacheDep, caller: CallerDep, request: Request, response: Response
+) -> JobResponse:
     """Cancel the job: sets the VideoJob's spec.cancel, and the operator stops the run. The record stays."""
-    videojob = _videojob(kube, job_id)
+    videojob = _videojob(kube, job_id, caller)
     state = videojob.status.current_state
     if state == State.CANCELLED or videojob.spec.cancel:
         response.status_code = 200
@@ -102,6 +111,7 @@ def _decode_cursor(cursor: str) -> tuple[str, str]:
 async def list_jobs(
     kube: KubeDep,
     cache: JobCacheDep,
+    caller: CallerDep,
     request: Request,
     status: Annotated[State | None, Query(description="Only jobs in this state.")] = None,
     limit: Annotated[int, Query(ge=1, le=_MAX_PAGE, description="Jobs per page.")] = 50,
@@ -111,8 +121,12 @@ async def list_jobs(
     read whole and filtered here; the cursor is the position (creation time, name) after the last job shown."""
     # From the cache once synced: as fresh as the watch (milliseconds behind), not read-your-writes like GET job.
     cached = cache.snapshot()
-    listed = cached if cached is not None else await run_in_threadpool(kube.list_videojobs)
-    videojobs = [vj for vj in listed if is_videojob_name(vj.name)]
+    if cached is not None:
+        listed = cached
+    else:
+        selector = None if caller.admin else f"{LABEL_OWNER}={caller.owner}"
+        listed = await run_in_threadpool(kube.list_videojobs, selector)
+    videojobs = [vj for vj in listed if is_videojob_name(vj.name) and caller.may_see(vj)]
     if status is not None:
         videojobs = [vj for vj in videojobs if vj.status.current_state == status]
     videojobs.sort(key=_sort_key, reverse=True)

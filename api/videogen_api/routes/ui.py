@@ -13,7 +13,7 @@ from fastapi import APIRouter
 from fastapi.responses import FileResponse, RedirectResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from videogen_api.deps import ApiKeyRequired, ServicesDep
+from videogen_api.deps import ApiKeyRequired, CallerDep, ServicesDep
 from videogen_api.errors import not_found
 from videogen_api.routes import error_responses
 from videogen_api.routes.jobs import _cached_videojob
@@ -53,9 +53,9 @@ def _file(name: str) -> FileResponse:
     response_class=StreamingResponse,
     responses={200: {"content": {"image/jpeg": {}}}, **error_responses(401, 404, 500)},
 )
-async def job_poster(job_id: str, services: ServicesDep) -> StreamingResponse:
+async def job_poster(job_id: str, services: ServicesDep, caller: CallerDep) -> StreamingResponse:
     """The first frame of a completed job's video, as JPEG (the runner writes it beside the MP4)."""
-    videojob = await _cached_videojob(services.job_cache, services.kube, job_id)
+    videojob = await _cached_videojob(services.job_cache, services.kube, job_id, caller)
     output = videojob.status.output
     poster_uri = output.poster_uri if output is not None else None
     prefix = f"s3://{services.storage.bucket}/"
