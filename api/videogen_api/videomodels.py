@@ -6,13 +6,22 @@ import hashlib
 import re
 from collections.abc import Iterable
 
+from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from videogen_api.kube import Kube
 from videogen_api.schemas import ModelEntry
 from videogen_common.model_choice import is_repo_id
-from videogen_common.resources.meta import LABEL_MANAGED_BY, LABEL_REPO_ID_HASH, MANAGED_BY_API, ObjectMeta
-from videogen_common.resources.objects import VideoModel
+from videogen_common.resources.meta import (
+    ANNOTATION_DOWNLOAD_ATTEMPT,
+    GROUP,
+    LABEL_MANAGED_BY,
+    LABEL_REPO_ID_HASH,
+    MANAGED_BY_API,
+    VERSION,
+    ObjectMeta,
+)
+from videogen_common.resources.objects import VIDEOMODELS, VideoModel
 from videogen_common.resources.videomodel import ModelState, VideoModelSpec
 
 
@@ -65,6 +74,18 @@ def ensure_videomodel(kube: Kube, repo_id: str) -> tuple[VideoModel, bool]:
         if created is None:
             raise
         return created, False
+
+
+def retry_download(kube: Kube, videomodel: VideoModel) -> VideoModel:
+    """Ask the operator to download a Failed VideoModel again: one more than its download-attempt annotation (two
+    requests at once raise it to the same number, so they make one retry)."""
+    attempt = videomodel.download_attempt + 1
+    patch = {"metadata": {"annotations": {ANNOTATION_DOWNLOAD_ATTEMPT: str(attempt)}}}
+    result = client.CustomObjectsApi(kube.api_client).patch_namespaced_custom_object(
+        GROUP, VERSION, kube.namespace, VIDEOMODELS, videomodel.name, patch,
+        _content_type="application/merge-patch+json", _request_timeout=30,
+    )  # fmt: skip
+    return VideoModel.model_validate(result)
 
 
 def model_entry(videomodel: VideoModel, default_cache_dir: str) -> ModelEntry:

@@ -32,13 +32,17 @@ class DownloadInput(WireModel):
     cache_dir: str
     #: spec.family; None detects it from model_index.json.
     family: FamilyName | None = None
+    #: Largest download allowed (the files that would be fetched, as the hub lists them), checked before any weight
+    #: is fetched; None for no limit.
+    max_bytes: int | None = None
 
 
 class DownloadOutcome(StrEnum):
     """How a download ended (the termination message's ``reason``)."""
 
     READY = "Ready"
-    #: The repo, revision or its contents cannot be used (not found, gated, not a pipeline the runner runs).
+    #: The repo, revision or its contents cannot be used (not found, gated, not a pipeline the runner runs, over
+    #: the size budget).
     INVALID_MODEL = "InvalidModel"
     #: Anything else (network, disk); the Job retries.
     DOWNLOAD_FAILED = "DownloadFailed"

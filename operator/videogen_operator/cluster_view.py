@@ -106,6 +106,11 @@ class ClusterView:
         found: list[Doc] = _values(self.jobs_index, owner_uid)
         return found[0] if found else None
 
+    def jobs_of(self, owner_uid: str) -> list[Doc]:
+        """Every Job of one owner (a VideoModel has one per download attempt)."""
+        found: list[Doc] = _values(self.jobs_index, owner_uid)
+        return found
+
     def jobs(self) -> Iterator[tuple[str, Doc]]:
         if self.jobs_index is None:
             return

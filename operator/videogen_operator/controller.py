@@ -18,7 +18,7 @@ from typing import Any, Final
 import kopf
 
 from videogen_common.model_choice import ModelUnavailable, ResolvedModel, allowlist_problem, resolve_model
-from videogen_common.resources.meta import API_VERSION, LABEL_VIDEOJOB_UID
+from videogen_common.resources.meta import API_VERSION, LABEL_VIDEOJOB_UID, LABEL_VIDEOMODEL_UID
 from videogen_common.resources.objects import VideoJob, VideoModel
 from videogen_common.resources.videojob_status import Reason, State, VideoJobStatus
 from videogen_common.resources.videomodel import ModelState, VideoModelStatus
@@ -80,6 +80,8 @@ class Controller:
         self._locations: dict[str, tuple[OutputLocation, ProgressLocation]] = {}
         # The (generation, status) each open VideoJob got from this process's last status write.
         self._written: dict[str, tuple[int, VideoJobStatus]] = {}
+        # Download Jobs created by this process that the Job index has not shown yet (VideoModel uid -> when).
+        self._downloads_created: dict[str, float] = {}
 
     def videojob_changed(self, uid: str) -> None:
         """A VideoJob watch event (already in the view): start its worker, or wake it, unless the event only echoes
@@ -326,32 +328,27 @@ class Controller:
         if videomodel is None:
             return None
         status = videomodel.status
-        if status.state is not None and status.state.terminal:
+        wanted = naming.download_job_name(videomodel)
+        # A Failed VideoModel whose download-attempt annotation moved on (POST /api/v1/models/download does it) is
+        # downloaded again, by a Job of its own.
+        retry = (
+            status.state == ModelState.FAILED and (status.job_name or naming.download_job_name(videomodel, 0)) != wanted
+        )
+        if status.state is not None and status.state.terminal and not retry:
             return None
-        job = self.view.job(uid)
-        taken: JobNameTaken | None = None
-        refused = allowlist_problem(videomodel.spec.repo_id, self.model_policy) if job is None else None
-        if job is None and refused is None:
-            body = download_job.desired_download_job(videomodel, self.settings)
-            try:
-                if await self.kube.create_job(body):
-                    kopf.event(
-                        _ref(videomodel),
-                        type="Normal",
-                        reason="Downloading",
-                        message=f"created Job {naming.download_job_name(videomodel)}",
-                    )
-            except JobNameTaken as err:
-                taken = err
-        if refused is not None:
-            # Checked here too, not only by the API: a kubectl-made VideoModel must not download what may not run.
-            fields = VideoModelStatus(state=ModelState.FAILED, message=f"{refused}; nothing was downloaded")
-        elif taken is not None:
-            # Not ours to read: wait for the name to come free (its owner deleted, or its TTL), checking now and then.
-            message = f"{taken}; the download starts once that Job is gone (or rename this VideoModel)"
-            fields = VideoModelStatus(state=ModelState.PENDING, message=message)
-        else:
-            fields = download_job.summarize_download(job, self.view.pods(uid))
+        jobs = self.view.jobs_of(uid)
+        for old in jobs:
+            if old["metadata"]["name"] != wanted and not old["metadata"].get("deletionTimestamp"):
+                # An earlier attempt's failed Job: nothing in it is needed any more.
+                await self.kube.delete_job(videomodel.namespace, old["metadata"]["name"])
+        job = next((j for j in jobs if j["metadata"]["name"] == wanted), None)
+        if job is not None:
+            self._downloads_created.pop(uid, None)
+        fields = await self._start_download(videomodel, wanted) if job is None else None
+        if fields is None:
+            pods = [p for p in self.view.pods(uid) if _job_of_pod(p) == wanted]
+            fields = download_job.summarize_download(job, pods)
+        fields = fields.model_copy(update={"job_name": wanted})
         new = download_job.model_status(status, fields, self._generation(videomodel), naming.now_rfc3339())
         patch = download_job.status_patch(status, new)
         if patch and await self.kube.patch_status(videomodel, patch):
@@ -360,7 +357,59 @@ class Controller:
                 kind = "Normal" if new.state == ModelState.READY else "Warning"
                 kopf.event(_ref(videomodel), type=kind, reason=new.state, message=fields.message or "")
         if fields.state is not None and fields.state.terminal:
-            # VideoJobs waiting for this model can go now.
+            self._downloads_created.pop(uid, None)
+            # VideoJobs waiting for this model can go now, and so can a download waiting for a free place.
             self.videojob_workers.wake_all()
+            self.videomodel_workers.wake_all()
             return None
-        return self.settings.resync_seconds if taken is not None else self.settings.poll_seconds
+        return self.settings.poll_seconds if fields.state == ModelState.DOWNLOADING else self.settings.poll_seconds * 5
+
+    async def _start_download(self, videomodel: VideoModel, name: str) -> VideoModelStatus | None:
+        """Create the download Job named ``name`` if the allow-list and the cap on concurrent downloads let it;
+        the status to show when they do not (None once the Job exists or was just created)."""
+        uid = videomodel.uid
+        if (refused := allowlist_problem(videomodel.spec.repo_id, self.model_policy)) is not None:
+            # Checked here too, not only by the API: a kubectl-made VideoModel must not download what may not run.
+            return VideoModelStatus(state=ModelState.FAILED, message=f"{refused}; nothing was downloaded")
+        cap = self.settings.max_concurrent_downloads
+        # Decided and reserved without awaiting anything, so no other worker takes the same free place.
+        running = self._downloads_running() - {uid}
+        if len(running) >= cap:
+            message = f"waiting for a free place: {len(running)} of {cap} download Jobs run (max_concurrent_downloads)"
+            return VideoModelStatus(state=ModelState.PENDING, message=message)
+        self._downloads_created[uid] = time.monotonic()
+        body = download_job.desired_download_job(videomodel, self.settings, name)
+        try:
+            created = await self.kube.create_job(body)
+        except JobNameTaken as taken:
+            self._downloads_created.pop(uid, None)
+            # Not ours to read: wait for the name to come free (its owner deleted, or its TTL), checking now and then.
+            message = f"{taken}; the download starts once that Job is gone (or rename this VideoModel)"
+            return VideoModelStatus(state=ModelState.PENDING, message=message)
+        except Exception:
+            self._downloads_created.pop(uid, None)
+            raise
+        if created:
+            kopf.event(_ref(videomodel), type="Normal", reason="Downloading", message=f"created Job {name}")
+        return VideoModelStatus(state=ModelState.DOWNLOADING, message=f"downloading with Job {name}")
+
+    def _downloads_running(self) -> set[str]:
+        """VideoModels whose download Job runs (or was created moments ago and is not in the index yet)."""
+        now = time.monotonic()
+        running = {uid for uid, at in self._downloads_created.items() if now - at < CREATED_TRUST_SECONDS}
+        for owner_uid, job in self.view.jobs():
+            if LABEL_VIDEOMODEL_UID not in job["metadata"].get("labels", {}):
+                continue
+            finished = any(
+                c.get("type") in ("Complete", "Failed") and c.get("status") == "True"
+                for c in job.get("status", {}).get("conditions") or []
+            )
+            if not finished and not job["metadata"].get("deletionTimestamp"):
+                running.add(owner_uid)
+        return running
+
+
+def _job_of_pod(pod: Doc) -> str | None:
+    labels = pod["metadata"].get("labels", {})
+    name: str | None = labels.get("batch.kubernetes.io/job-name") or labels.get("job-name")
+    return name

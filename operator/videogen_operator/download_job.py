@@ -29,10 +29,12 @@ def download_input(videomodel: VideoModel, settings: OperatorSettings) -> Downlo
         revision=spec.revision,
         cache_dir=f"{settings.model_cache_mount_path.rstrip('/')}/hub",
         family=spec.family,
+        max_bytes=settings.download_max_bytes,
     )
 
 
-def desired_download_job(videomodel: VideoModel, settings: OperatorSettings) -> dict[str, Any]:
+def desired_download_job(videomodel: VideoModel, settings: OperatorSettings, name: str | None = None) -> dict[str, Any]:
+    """The download Job (named for the VideoModel's current download attempt unless ``name`` says otherwise)."""
     env: list[dict[str, Any]] = [
         {"name": INPUT_ENV, "value": download_input(videomodel, settings).to_json()},
         {"name": "HF_HUB_DISABLE_TELEMETRY", "value": "1"},
@@ -63,7 +65,7 @@ def desired_download_job(videomodel: VideoModel, settings: OperatorSettings) -> 
     return pod_building.batch_job(
         videomodel,
         settings,
-        name=naming.download_job_name(videomodel),
+        name=name or naming.download_job_name(videomodel),
         labels=pod_building.child_labels(videomodel, "model-download"),
         container=container,
         volumes=[

@@ -29,9 +29,13 @@ def job_name(videojob: VideoJob) -> str:
     return videojob.name
 
 
-def download_job_name(videomodel: VideoModel) -> str:
-    # The suffix keeps the name apart from a VideoJob's Job of the same name; cut so it stays within 63 characters.
-    return f"{videomodel.name[: 63 - len(_DOWNLOAD_SUFFIX)]}{_DOWNLOAD_SUFFIX}"
+def download_job_name(videomodel: VideoModel, attempt: int | None = None) -> str:
+    """``<name>-download``, and ``<name>-download-<n>`` for a retry: each attempt has its own Job, so a retry never
+    waits for the failed Job to be deleted nor reads its pods. The suffix keeps the name apart from a VideoJob's Job
+    of the same name (the owner check settles a clash); the name is cut so it stays within 63 characters."""
+    attempt = videomodel.download_attempt if attempt is None else attempt
+    suffix = _DOWNLOAD_SUFFIX if attempt == 0 else f"{_DOWNLOAD_SUFFIX}-{attempt}"
+    return f"{videomodel.name[: 63 - len(suffix)]}{suffix}"
 
 
 def parse_time(value: str) -> datetime:

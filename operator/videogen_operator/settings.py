@@ -115,6 +115,11 @@ class OperatorSettings(BaseSettings):
     download_backoff_limit: int = 3
     #: activeDeadlineSeconds of a download Job.
     download_deadline_seconds: int = 6 * 3600
+    #: Largest model download, in bytes: the files a download would fetch, as the hub lists them, are added up
+    #: before any weight is fetched and a repo over this fails (InvalidModel); null for no limit.
+    download_max_bytes: int | None = Field(default=200 * 2**30, ge=1)
+    #: Download Jobs running at once across the watched namespaces; more VideoModels wait (Pending).
+    max_concurrent_downloads: int = Field(default=2, ge=1)
 
     # --- S3 as the runner sees it -------------------------------------------------------------------------
     #: Secret (in the VideoJob's namespace) holding the runner's S3 keys; mounted as env valueFrom, never inline.

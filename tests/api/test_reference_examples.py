@@ -143,14 +143,28 @@ def test_models_list_shows_videomodels_and_the_catalog(serve_api: ServeApi, oper
 
 
 def test_model_download_example_creates_one_videomodel_and_reuses_it(api: RunningApi, operator: Operator) -> None:
-    # 202 while the download is started or under way, as the reference answers.
-    for _ in range(2):
+    # 202 while the download is started or under way, as the reference answers; the message says which.
+    for message in ("Model download started", "Model download already in progress"):
         response = api.http.post("/api/v1/models/download", json={"model_id": "Lightricks/LTX-Video"})
         assert response.status_code == 202
-        assert response.json() == {"message": "Model download started", "model_id": "Lightricks/LTX-Video"}
+        assert response.json() == {"message": message, "model_id": "Lightricks/LTX-Video"}
     (videomodel,) = operator.videomodels()
     assert videomodel["spec"]["repoId"] == "Lightricks/LTX-Video"
     assert videomodel["metadata"]["name"].startswith("lightricks-ltx-video-")
+
+
+def test_model_download_of_a_failed_model_retries_it(api: RunningApi, operator: Operator) -> None:
+    operator.create_model("ltx-video", "Lightricks/LTX-Video", state="Failed", message="the hub was down")
+    for attempt in ("1", "2"):
+        response = api.http.post("/api/v1/models/download", json={"model_id": "Lightricks/LTX-Video"})
+        assert response.status_code == 202
+        assert response.json() == {
+            "message": "Model download restarted; the previous attempt failed: the hub was down",
+            "model_id": "Lightricks/LTX-Video",
+        }
+        # The operator downloads again when this number moves (a new download Job per attempt).
+        (videomodel,) = operator.videomodels()
+        assert videomodel["metadata"]["annotations"]["videogen.dev/download-attempt"] == attempt
 
 
 def test_model_download_of_a_model_already_there_is_a_200(api: RunningApi, operator: Operator) -> None:

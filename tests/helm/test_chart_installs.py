@@ -34,7 +34,7 @@ def can_i(cluster: Cluster, account: str, verb: str, resource: str, namespace: s
 # (verb, resource, namespace: "release" | "other" | None for cluster scope, allowed)
 API_TABLE = [
     *[(v, "videojobs.videogen.dev", "release", True) for v in ["create", "get", "list", "watch", "patch"]],
-    *[(v, "videomodels.videogen.dev", "release", True) for v in ["create", "get", "list"]],
+    *[(v, "videomodels.videogen.dev", "release", True) for v in ["create", "get", "list", "patch"]],
     ("delete", "videojobs.videogen.dev", "release", False),
     ("update", "videojobs.videogen.dev", "release", False),
     ("patch", "videojobs.videogen.dev/status", "release", False),

@@ -57,7 +57,9 @@ def test_download_job_is_owned_by_the_videomodel_and_writes_into_the_cache() -> 
     assert pod["automountServiceAccountToken"] is False
     env = env_of(body)
     request = DownloadInput.model_validate_json(env[INPUT_ENV]["value"])
-    assert request == DownloadInput(repo_id="Wan-AI/Wan", revision="main", cache_dir="/models/hub", family=None)
+    assert request == DownloadInput(
+        repo_id="Wan-AI/Wan", revision="main", cache_dir="/models/hub", family=None, max_bytes=200 * 2**30
+    )
     assert env["HF_TOKEN"]["valueFrom"]["secretKeyRef"]["name"] == "hf"
     assert pod["containers"][0]["volumeMounts"][0] == {"name": "model-cache", "mountPath": "/models"}
     assert body["spec"]["podFailurePolicy"]["rules"][0]["onExitCodes"]["values"] == [ExitCode.INVALID_INPUT]

@@ -18,7 +18,7 @@ from videogen_api.schemas import (
     ModelInfoResponse,
     ModelsResponse,
 )
-from videogen_api.videomodels import ensure_videomodel, lookup_videomodel, model_entry
+from videogen_api.videomodels import ensure_videomodel, lookup_videomodel, model_entry, retry_download
 from videogen_common.model_choice import allowlist_problem
 from videogen_common.resources.videojob import Mode
 from videogen_common.resources.videomodel import ModelState
@@ -64,10 +64,19 @@ def download_model(
     if (problem := allowlist_problem(request.model_id, settings.model_policy())) is not None:
         raise bad_request(problem)
     videomodel, created = ensure_videomodel(kube, request.model_id)
-    if not created and videomodel.status.state == ModelState.READY:
+    state = videomodel.status.state
+    if created:
+        message = "Model download started"
+    elif state == ModelState.READY:
         response.status_code = 200
-        return ModelDownloadResponse(message="Model already downloaded", model_id=request.model_id)
-    return ModelDownloadResponse(message="Model download started", model_id=request.model_id)
+        message = "Model already downloaded"
+    elif state == ModelState.FAILED:
+        # A failed download is not the end: asking again retries it (the operator makes a new download Job).
+        retry_download(kube, videomodel)
+        message = f"Model download restarted; the previous attempt failed: {videomodel.status.message or 'no reason'}"
+    else:
+        message = "Model download already in progress"
+    return ModelDownloadResponse(message=message, model_id=request.model_id)
 
 
 @router.get("/model/info", response_model=ModelInfoResponse, responses=error_responses(401, 500))

@@ -37,6 +37,9 @@ LABEL_REPO_ID_HASH: Final = "videogen.dev/repo-id-hash"
 #: On a VideoJob made through REST: a hash of what was asked (mode, fields, model, uploaded bytes), so a replayed
 #: Idempotency-Key with a different request is told apart.
 ANNOTATION_REQUEST_FINGERPRINT: Final = "videogen.dev/request-fingerprint"
+#: On a VideoModel: raising this number retries a Failed download (POST /api/v1/models/download does; so may
+#: ``kubectl annotate --overwrite``). Each attempt has its own download Job.
+ANNOTATION_DOWNLOAD_ATTEMPT: Final = "videogen.dev/download-attempt"
 
 #: metav1.Condition's rules, as the Kubernetes API documents them.
 CONDITION_TYPE_PATTERN: Final = (

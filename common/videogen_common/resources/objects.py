@@ -8,7 +8,7 @@ from typing import Any, ClassVar, Final, Literal
 
 from pydantic import Field
 
-from videogen_common.resources.meta import API_VERSION, ObjectMeta
+from videogen_common.resources.meta import ANNOTATION_DOWNLOAD_ATTEMPT, API_VERSION, ObjectMeta
 from videogen_common.resources.schema import Rule, WireModel
 from videogen_common.resources.videojob import VideoJobSpec
 from videogen_common.resources.videojob_status import VideoJobStatus
@@ -75,6 +75,12 @@ class VideoModel(Resource):
     kind: Literal["VideoModel"] = "VideoModel"
     spec: VideoModelSpec
     status: VideoModelStatus = Field(default_factory=VideoModelStatus)
+
+    @property
+    def download_attempt(self) -> int:
+        """The download attempt asked for (annotation ANNOTATION_DOWNLOAD_ATTEMPT); 0 without one, or for junk."""
+        value = self.metadata.annotations.get(ANNOTATION_DOWNLOAD_ATTEMPT, "0")
+        return int(value) if value.isdigit() and len(value) < 10 else 0
 
 
 @dataclass(frozen=True)

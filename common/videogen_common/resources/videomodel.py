@@ -87,3 +87,5 @@ class VideoModelStatus(WireModel):
     """diffusers pipeline class from model_index.json (e.g. WanPipeline, LTXPipeline)."""
     modes: Annotated[list[Mode], Field(max_length=3), ListSet()] | None = None
     """The VideoJob modes this model can run."""
+    job_name: Annotated[str, Field(max_length=63)] | None = None
+    """The download Job of the latest attempt (a retry makes a new one: annotation videogen.dev/download-attempt)."""
