@@ -299,8 +299,15 @@ def test_the_operators_runner_job_runs_in_the_runner_image_and_writes_its_mp4_to
         "metadata": {"name": operator.s3_secret_name, "namespace": namespace},
         "stringData": {"accessKeyId": s3.access_key, "secretAccessKey": s3.secret_key},
     }
+    # The chart's runner service account: no RBAC, no token.
+    account = {
+        "apiVersion": "v1",
+        "kind": "ServiceAccount",
+        "metadata": {"name": operator.runner_service_account, "namespace": namespace},
+        "automountServiceAccountToken": False,
+    }
     try:
-        for doc in (pv, claim, secret, job):
+        for doc in (pv, claim, secret, account, job):
             cluster.kubectl("apply", "-f", "-", input=json.dumps(doc))
         cluster.kubectl(
             "wait",
@@ -308,9 +315,9 @@ def test_the_operators_runner_job_runs_in_the_runner_image_and_writes_its_mp4_to
             "job/runner",
             "-n",
             namespace,
-            "--timeout=300s",
+            "--timeout=180s",
             check=False,
-            timeout=320,
+            timeout=200,
         )
         (pod,) = cluster.get_json("pods", "-n", namespace, "-l", "job-name=runner")["items"]
         name = pod["metadata"]["name"]
