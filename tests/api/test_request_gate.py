@@ -218,3 +218,11 @@ def test_authentication_is_off_only_when_the_setting_says_so(tmp_path: Path) -> 
 def test_a_file_limit_the_temporary_volume_cannot_hold_stops_the_start(serve_api: ServeApi) -> None:
     with pytest.raises(ConfigurationError, match="VIDEOGEN_API_UPLOAD_TEMP_BYTES=1000 cannot hold one upload"):
         serve_api(upload_temp_bytes=1000)
+
+
+def test_a_content_length_of_thousands_of_digits_is_a_4xx(serve_api: ServeApi) -> None:
+    api = serve_api()
+    with _connect(api.url) as sock:
+        sock.sendall(_upload_head(api.url, V2V, 0).replace(b"Content-Length: 0", b"Content-Length: " + b"9" * 5000))
+        answer = _answer(sock, timeout=10)
+    assert 400 <= _status(answer) < 500, answer[:200]
