@@ -226,3 +226,16 @@ def test_a_content_length_of_thousands_of_digits_is_a_4xx(serve_api: ServeApi) -
         sock.sendall(_upload_head(api.url, V2V, 0).replace(b"Content-Length: 0", b"Content-Length: " + b"9" * 5000))
         answer = _answer(sock, timeout=10)
     assert 400 <= _status(answer) < 500, answer[:200]
+
+
+def test_connections_beyond_max_connections_get_503(serve_api: ServeApi) -> None:
+    api = serve_api(max_connections=3)
+    held = [_connect(api.url) for _ in range(3)]
+    try:
+        time.sleep(0.2)
+        assert api.http.get("/health").status_code == 503
+    finally:
+        for sock in held:
+            sock.close()
+    time.sleep(0.2)
+    assert api.http.get("/health").status_code == 200
