@@ -16,7 +16,7 @@ LOCK_CHECK = $(UV) lock --check --quiet || { echo "uv.lock does not match pyproj
 .PHONY: help venv lock lock-check controlplane browser up down status logs reset test lint fmt crds images
 
 help:
-	@echo "make up        start the local system (control plane, GPU-pool node, S3, CRDs); API on 127.0.0.1:8080 once it lands"
+	@echo "make up        build the images and start the local system (control plane, GPU-pool node running the pods as containers, S3, CRDs, the chart); API on 127.0.0.1:8080"
 	@echo "make down      stop all of it"
 	@echo "make test      lint and run every test (starts what it needs)"
 	@echo "make status | logs | reset"

@@ -15,7 +15,14 @@ from videogen_dev.waiting import WaitTimeout
 def main() -> None:
     parser = argparse.ArgumentParser(prog="videogen-dev", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("up", help="the whole system: cluster, S3, CRDs, the chart (operator + API on :8080), smoke models")
+    up = sub.add_parser(
+        "up", help="the whole system: images, cluster, S3, CRDs, the chart (operator + API on :8080), smoke models"
+    )
+    up.add_argument(
+        "--processes",
+        action="store_true",
+        help="run the chart's pods as processes of the venv instead of containers of the images (builds no image)",
+    )
     sub.add_parser("cluster-up", help="only control plane, local node, S3 and CRDs (idempotent)")
     sub.add_parser("down", help="stop everything; leaves no process behind")
     sub.add_parser("status", help="which parts run")
@@ -32,6 +39,9 @@ def main() -> None:
     smoke.add_argument("--seed", type=int, default=0, help="weight seed (same seed, same weights)")
     args = parser.parse_args()
     settings = dev_settings()
+    if args.command == "up":
+        # make up runs what users deploy: the pods of our images as containers of the images built from this checkout.
+        settings = settings.model_copy(update={"node_containers": not args.processes})
 
     if args.command in ("up", "cluster-up"):
         started = time.monotonic()
@@ -46,7 +56,10 @@ def main() -> None:
             sys.exit(f"videogen-dev {args.command} failed: {err}\n(see `make logs`)")
         print(f"local {'system' if args.command == 'up' else 'cluster'} ready in {time.monotonic() - started:.1f}s")
         if args.command == "up":
-            print(f"  API        : {system.API_URL}   (curl {system.API_URL}/health)")
+            url = system.api_url(settings)
+            print(f"  API        : {url}   (curl {url}/health)")
+            if settings.node_containers:
+                print("  containers : podman ps (the API, the operator, and each download and runner Job's pod)")
             print(f"  release    : helm release {system.RELEASE} in namespace {system.NAMESPACE}; models: smoke-*")
         print(f"  kubeconfig : {settings.admin_kubeconfig}   (export KUBECONFIG=$PWD/.dev/kubeconfig)")
         print(f"  apiserver  : {settings.apiserver_url}")

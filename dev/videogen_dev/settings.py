@@ -60,6 +60,11 @@ class DevSettings(BaseSettings):
     #: Buckets created at start.
     s3_buckets: list[str] = ["videogen"]
 
+    #: Where `make up`'s API listens (http, loopback; the chart's api.port).
+    api_port: int = 8080
+    #: `make up`'s operator health endpoint (the chart's operator.healthPort; pods share the host's network).
+    operator_health_port: int = 18081
+
     #: Name of the local GPU-pool node.
     node_name: str = "gpu-node-0"
     #: The local node runs the pods of our images (videogen/*) as podman containers of the images `make images` built

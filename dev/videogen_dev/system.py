@@ -1,27 +1,38 @@
-"""The whole system on this machine (`make up`): the local cluster, then the Helm chart installed into it.
+"""The whole system on this machine (`make up`): the images, the local cluster, then the Helm chart installed into it.
 
-The operator and the API run as the chart's own pods on the local node (our venv's entry points, see images.py),
-so `make up` exercises the same chart users install. Values: dev/local-values.yaml. The smoke models are written
-into a hostPath model cache; the operator's download Jobs find them offline and mark the VideoModels Ready.
+With `node_containers` (what `videogen-dev up` runs with) the images are built first (`make images`: layer-cached,
+seconds for api/operator and about a minute for the runner when nothing changed) and the local node runs the chart's
+pods, the API, the operator, their download Jobs and the runner Jobs, as podman containers of them, as the chart's
+non-root user: what users deploy. Without it (`videogen-dev up --processes`) the node runs the same pods as processes
+of our venv (see images.py), as root. Values: dev/local-values.yaml. The smoke models are written into a hostPath
+model cache; the operator's download Jobs find them offline and mark the VideoModels Ready.
 """
 
+import subprocess
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Any
+
+import yaml
 
 from videogen_dev import cluster as local_cluster
-from videogen_dev import release, smoke_models
+from videogen_dev import container_images, release, smoke_models
 from videogen_dev.settings import DevSettings
 from videogen_dev.waiting import wait_for
 
 RELEASE = "videogen"
 NAMESPACE = "default"
-API_URL = "http://127.0.0.1:8080"
 MODEL_CACHE_PV = "videogen-dev-model-cache"
 
 
 class SystemUpError(RuntimeError):
     pass
+
+
+def api_url(settings: DevSettings) -> str:
+    return f"http://127.0.0.1:{settings.api_port}"
 
 
 def model_cache_dir(settings: DevSettings) -> Path:
@@ -36,15 +47,34 @@ def _prerequisites(cluster: local_cluster.Cluster) -> None:
     )
 
 
+def chart_users() -> dict[str, Any]:
+    """The chart's own non-root users, over dev/local-values.yaml's root (which only the venv's processes need)."""
+    chart = yaml.safe_load((release.CHART / "values.yaml").read_text())
+    pod = chart["podSecurityContext"]
+    return {
+        "podSecurityContext": {key: pod[key] for key in ("runAsUser", "runAsGroup", "fsGroup")},
+        "runner": {"runAsUser": chart["runner"]["runAsUser"]},
+    }
+
+
+def chart_values(settings: DevSettings) -> dict[str, Any]:
+    values: dict[str, Any] = {
+        "s3": {"endpoint": settings.s3_endpoint_url, "region": settings.s3_region},
+        "api": {"port": settings.api_port},
+        "operator": {"healthPort": settings.operator_health_port},
+    }
+    if settings.node_containers:
+        values = release.merged(values, chart_users())
+    return release.local_values(values)
+
+
 def _install_chart(cluster: local_cluster.Cluster) -> None:
-    settings = cluster.settings
-    values = release.local_values({"s3": {"endpoint": settings.s3_endpoint_url, "region": settings.s3_region}})
-    release.install(cluster, RELEASE, NAMESPACE, values, "--wait", "--timeout", "5m")
+    release.install(cluster, RELEASE, NAMESPACE, chart_values(cluster.settings), "--wait", "--timeout", "5m")
 
 
-def _api_ready() -> tuple[int, str]:
+def _api_ready(url: str) -> tuple[int, str]:
     try:
-        with urllib.request.urlopen(f"{API_URL}/readyz", timeout=2) as response:  # noqa: S310 - loopback
+        with urllib.request.urlopen(f"{url}/readyz", timeout=2) as response:  # noqa: S310 - loopback
             return response.status, response.read().decode()
     except urllib.error.HTTPError as err:
         return err.code, err.read().decode()
@@ -57,16 +87,35 @@ def _models_ready(cluster: local_cluster.Cluster) -> dict[str, str]:
     return {m["metadata"]["name"]: m.get("status", {}).get("state", "") for m in models}
 
 
+def build_images() -> None:
+    """`make images`: what the node's containers run is what this checkout builds."""
+    started = time.monotonic()
+    try:
+        engine, built = container_images.build_images(container_images.COMPONENTS)
+    except (container_images.ImageBuildError, subprocess.CalledProcessError) as err:
+        raise SystemUpError(f"make images failed: {err}") from err
+    for image in built:
+        print(f"{image.tag}: {image.size_bytes / 1e9:.2f} GB, {image.seconds:.0f}s with {engine.command}")
+    print(f"images ready in {time.monotonic() - started:.0f}s")
+
+
 def up(settings: DevSettings) -> local_cluster.Cluster:
     """Start everything that is not running (idempotent); returns when the API is ready and the models are."""
+    if settings.node_containers:
+        build_images()
     cluster = local_cluster.up(settings)
-    smoke_models.fill_model_cache(settings, model_cache_dir(settings))
+    cache = model_cache_dir(settings)
+    smoke_models.fill_model_cache(settings, cache)
+    if settings.node_containers:
+        # Download pods run as the chart's user and write the cache (locks, refs) as a real model cache's would.
+        subprocess.run(["chmod", "-R", "a+rwX", str(cache)], check=True)
     _prerequisites(cluster)
     try:
         _install_chart(cluster)
     except release.ReleaseError as err:
         raise SystemUpError(f"helm install of {RELEASE} failed: {err}") from err
-    wait_for(_api_ready, lambda seen: seen[0] == 200, 180, f"{API_URL}/readyz to answer 200")
+    url = api_url(settings)
+    wait_for(lambda: _api_ready(url), lambda seen: seen[0] == 200, 180, f"{url}/readyz to answer 200")
     wait_for(
         lambda: _models_ready(cluster),
         lambda states: bool(states) and all(s == "Ready" for s in states.values()),
