@@ -5,14 +5,22 @@ active-job limit; a create whose answer is lost is read back rather than undone.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 import urllib3
 
-from tests.api.conftest import DATA, Operator, RunningApi, ServeApi
+from tests.api.conftest import DATA, Operator, RunningApi, ServeApi, wait_until
 from tests.api.test_errors import I2V, T2V, error_of
+from tests.conftest import S3Endpoint
+from tests.system_release import free_port
 from videogen_api.auth import owner_hash
 from videogen_api.config import ApiSettings
 from videogen_api.kube import Kube, make_api_client
@@ -66,16 +74,60 @@ def test_a_key_cannot_see_cancel_or_download_another_keys_jobs(serve_api: ServeA
     assert operator.videojob(job_b)["spec"]["cancel"] is True
 
 
+@pytest.fixture
+def two_api_processes(api_kubeconfig: Path, namespace: str, s3: S3Endpoint, tmp_path: Path) -> Iterator[list[str]]:
+    """Two ``videogen-api`` processes (as two replicas run) on one namespace, bucket and key file."""
+    keys = tmp_path / "api-keys"
+    keys.write_text("\n".join(KEYS) + "\n")
+    ports = [free_port(), free_port()]
+    env = {
+        **os.environ,
+        "VIDEOGEN_API_NAMESPACE": namespace,
+        "VIDEOGEN_API_KUBECONFIG": str(api_kubeconfig),
+        "VIDEOGEN_API_BUCKET": s3.bucket,
+        "VIDEOGEN_API_INPUTS_PREFIX": f"test-inputs/{namespace}",
+        "VIDEOGEN_API_API_KEYS_FILE": str(keys),
+        "VIDEOGEN_API_MAX_CONCURRENT_JOBS": "20",
+        "VIDEOGEN_API_HOST": "127.0.0.1",
+        "VIDEOGEN_S3_ENDPOINT_URL": s3.endpoint_url,
+        "VIDEOGEN_S3_ACCESS_KEY_ID": s3.access_key,
+        "VIDEOGEN_S3_SECRET_ACCESS_KEY": s3.secret_key,
+    }
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-m", "videogen_api.main"],
+            env=env | {"VIDEOGEN_API_PORT": str(port)},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for port in ports
+    ]
+    urls = [f"http://127.0.0.1:{port}" for port in ports]
+    try:
+
+        def ready(url: str) -> bool:
+            try:
+                return httpx.get(f"{url}/readyz", timeout=2).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        assert wait_until(lambda: all(ready(url) for url in urls), timeout=60, interval=0.2)
+        yield urls
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.wait(timeout=30)
+
+
 def test_one_idempotency_key_sent_to_two_api_processes_at_once_makes_one_videojob(
-    serve_api: ServeApi, operator: Operator
+    two_api_processes: list[str], operator: Operator, namespace: str
 ) -> None:
-    apis = [serve_api(api_keys=KEYS, max_concurrent_jobs=20) for _ in range(2)]
     image = (DATA / "image.png").read_bytes()
 
-    def submit(number: int) -> httpx.Response:
-        with httpx.Client(base_url=apis[number % 2].url, timeout=30) as http:
-            headers = {**A, "Idempotency-Key": "order-7"}
-            return http.post(I2V, files={"image": ("i.png", image)}, headers=headers)
+    def submit(number: int, headers: dict[str, str] = A) -> httpx.Response:
+        with httpx.Client(base_url=two_api_processes[number % 2], timeout=30) as http:
+            return http.post(I2V, files={"image": ("i.png", image)}, headers={**headers, "Idempotency-Key": "order-7"})
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         responses = list(pool.map(submit, range(8)))
@@ -84,10 +136,10 @@ def test_one_idempotency_key_sent_to_two_api_processes_at_once_makes_one_videojo
     assert sum(r.headers.get("Idempotent-Replayed") == "true" for r in responses) == 7
     assert len(operator.videojobs()) == 1
     # Each losing submit removed its own upload; the job's input is the one left.
-    (key,) = operator.keys_under(apis[0].inputs_prefix)
+    (key,) = operator.keys_under(f"test-inputs/{namespace}")
     assert operator.videojobs()[0]["spec"]["input"]["uri"].endswith(key)
     # Scoped per API key: the same Idempotency-Key from another key is another job.
-    other = apis[0].http.post(I2V, files={"image": ("i.png", image)}, headers={**B, "Idempotency-Key": "order-7"})
+    other = submit(0, B)
     assert other.status_code == 202 and other.json()["job_id"] != responses[0].json()["job_id"]
     assert "Idempotent-Replayed" not in other.headers
 
