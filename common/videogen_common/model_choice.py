@@ -100,6 +100,11 @@ def resolve_model(
     if by_repo_id and (problem := allowlist_problem(wanted, policy)) is not None:
         return ModelUnavailable(Reason.MODEL_NOT_ALLOWED, problem, True, wanted)
     matches = [m for m in videomodels if (m.spec.repo_id if by_repo_id else m.name) == wanted]
+    # A VideoModel named in spec.model is held to the allow-list by the repo it downloads, whatever its state (the
+    # operator fails one outside the list without downloading it: that is "not allowed", not "failed").
+    refused = [problem for m in matches if (problem := allowlist_problem(m.spec.repo_id, policy)) is not None]
+    if matches and len(refused) == len(matches):
+        return ModelUnavailable(Reason.MODEL_NOT_ALLOWED, refused[0], True, wanted, found=True)
     ready = sorted((m for m in matches if m.status.state == ModelState.READY), key=lambda m: m.name)
     if ready:
         return _ready(mode, wanted, ready[0], policy)
