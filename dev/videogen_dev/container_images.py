@@ -114,6 +114,9 @@ class Engine:
     def image_size(self, ref: str) -> int:
         return int(self.run("image", "inspect", "--format", "{{.Size}}", ref, capture=True).stdout.strip())
 
+    def image_id(self, ref: str) -> str:
+        return self.run("image", "inspect", "--format", "{{.Id}}", ref, capture=True).stdout.strip()
+
 
 def docker_answers() -> bool:
     if shutil.which("docker") is None:
@@ -241,6 +244,7 @@ class Built:
     tag: str
     seconds: float
     size_bytes: int
+    image_id: str
 
 
 def build(component: str, eng: Engine, base: str | None) -> Built:
@@ -255,7 +259,7 @@ def build(component: str, eng: Engine, base: str | None) -> Built:
     )
     if result.returncode != 0:
         raise ImageBuildError(f"{eng.command} build of {tag} failed (exit {result.returncode}); see above")
-    return Built(component, tag, time.monotonic() - started, eng.image_size(tag))
+    return Built(component, tag, time.monotonic() - started, eng.image_size(tag), eng.image_id(tag))
 
 
 def build_images(components: Sequence[str], bases: str = "auto") -> tuple[Engine, list[Built]]:

@@ -12,6 +12,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +58,14 @@ def chart_users() -> dict[str, Any]:
     }
 
 
-def chart_values(settings: DevSettings) -> dict[str, Any]:
+#: Pod annotation carrying the image a Deployment's pods run: the tag stays while a rebuild changes the image.
+IMAGE_ID_ANNOTATION = "videogen.dev/image-id"
+
+
+def chart_values(settings: DevSettings, image_ids: Mapping[str, str]) -> dict[str, Any]:
+    """dev/local-values.yaml for `make up`; in container mode with the chart's users, and the API's and operator's
+    pods annotated with their image's id, so an image rebuilt from changed code rolls them (runner and download Jobs
+    start from the tag's current image anyway)."""
     values: dict[str, Any] = {
         "s3": {"endpoint": settings.s3_endpoint_url, "region": settings.s3_region},
         "api": {"port": settings.api_port},
@@ -65,11 +73,14 @@ def chart_values(settings: DevSettings) -> dict[str, Any]:
     }
     if settings.node_containers:
         values = release.merged(values, chart_users())
+        for component in ("api", "operator"):
+            values[component]["podAnnotations"] = {IMAGE_ID_ANNOTATION: image_ids[component]}
     return release.local_values(values)
 
 
-def _install_chart(cluster: local_cluster.Cluster) -> None:
-    release.install(cluster, RELEASE, NAMESPACE, chart_values(cluster.settings), "--wait", "--timeout", "5m")
+def _install_chart(cluster: local_cluster.Cluster, image_ids: Mapping[str, str]) -> None:
+    values = chart_values(cluster.settings, image_ids)
+    release.install(cluster, RELEASE, NAMESPACE, values, "--wait", "--timeout", "5m")
 
 
 def _api_ready(url: str) -> tuple[int, str]:
@@ -87,8 +98,8 @@ def _models_ready(cluster: local_cluster.Cluster) -> dict[str, str]:
     return {m["metadata"]["name"]: m.get("status", {}).get("state", "") for m in models}
 
 
-def build_images() -> None:
-    """`make images`: what the node's containers run is what this checkout builds."""
+def build_images() -> dict[str, str]:
+    """`make images`: what the node's containers run is what this checkout builds. The image id per component."""
     started = time.monotonic()
     try:
         engine, built = container_images.build_images(container_images.COMPONENTS)
@@ -97,12 +108,12 @@ def build_images() -> None:
     for image in built:
         print(f"{image.tag}: {image.size_bytes / 1e9:.2f} GB, {image.seconds:.0f}s with {engine.command}")
     print(f"images ready in {time.monotonic() - started:.0f}s")
+    return {image.component: image.image_id for image in built}
 
 
 def up(settings: DevSettings) -> local_cluster.Cluster:
     """Start everything that is not running (idempotent); returns when the API is ready and the models are."""
-    if settings.node_containers:
-        build_images()
+    image_ids = build_images() if settings.node_containers else {}
     cluster = local_cluster.up(settings)
     cache = model_cache_dir(settings)
     smoke_models.fill_model_cache(settings, cache)
@@ -111,7 +122,7 @@ def up(settings: DevSettings) -> local_cluster.Cluster:
         subprocess.run(["chmod", "-R", "a+rwX", str(cache)], check=True)
     _prerequisites(cluster)
     try:
-        _install_chart(cluster)
+        _install_chart(cluster, image_ids)
     except release.ReleaseError as err:
         raise SystemUpError(f"helm install of {RELEASE} failed: {err}") from err
     url = api_url(settings)
