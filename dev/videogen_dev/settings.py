@@ -26,7 +26,7 @@ class DevSettings(BaseSettings):
     state_dir: Path = REPO_ROOT / ".dev"
     #: Built binaries (control plane, helm) outlive clones: keyed by version under the user's cache folder.
     cache_dir: Path = Path.home() / ".cache" / "videogen"
-    #: The venv whose entry points the local node runs for our images.
+    #: The venv whose entry points the local node runs for our images in process mode (see node_containers).
     venv_bin: Path = REPO_ROOT / ".venv" / "bin"
 
     # Loopback ports, chosen away from the usual defaults so a developer's own cluster tools do not clash.
