@@ -33,10 +33,10 @@ import numpy as np
 from PIL import Image
 
 from videogen_common.families import Family, FamilyName, model_pipeline, nearest_valid_frames, nearest_valid_side
-from videogen_common.resources.videojob import Mode
-from videogen_common.resources.videojob_status import UsedParameters
+from videogen_common.resources.videojob import Mode, Speed, VideoJobSpec
 from videogen_common.runner_contract import RuntimeOptions
 from videogen_runner.families import ModelInfo, pipeline_class_for, read_model_info
+from videogen_runner.plan import detect_hardware, make_plan
 
 #: Real architectures (diffusers configs of the published checkpoints) for random-weight benchmarking.
 PRESETS: Final[dict[str, dict[str, Any]]] = {
@@ -265,7 +265,7 @@ def _synthetic_inputs(width: int, height: int, frames: int) -> tuple[Image.Image
 def run_bench(args: argparse.Namespace) -> BenchFigures:
     import torch
 
-    from videogen_runner.acceleration import apply_placement, plan_placement, prepare_process
+    from videogen_runner.acceleration import apply_placement, placement_for, prepare_process
     from videogen_runner.generate import Generation, generate, import_pipeline_class, load_pipeline
     from videogen_runner.media import write_mp4
 
@@ -292,7 +292,25 @@ def run_bench(args: argparse.Namespace) -> BenchFigures:
     args.width = nearest_valid_side(args.width, info.family)
     args.height = nearest_valid_side(args.height, info.family)
     args.frames = nearest_valid_frames(args.frames, info.family)
-    placement = plan_placement(options, info, args.width, args.height, args.frames)
+    checkpoint = info.pipeline.checkpoint
+    # Through the runner's own plan, at the model's native fps so the frames are the ones generated. Constructed,
+    # not validated: the reference shapes (LTX's 161 frames) go beyond what a VideoJob may ask for.
+    spec = VideoJobSpec.model_construct(
+        mode=Mode(args.mode),
+        prompt="a cat playing with a ball of yarn in the sun",
+        negative_prompt="blurry, low quality",
+        num_frames=args.frames,
+        fps=checkpoint.native_fps or args.fps,
+        width=args.width,
+        height=args.height,
+        seed=0,
+        guidance_scale=args.guidance,
+        num_inference_steps=args.steps,
+        strength=1.0,
+        speed=Speed(args.speed),
+    )
+    plan = make_plan(spec, info, options, detect_hardware(options.device), repo_id=args.model, revision=None, seed=0)
+    placement = placement_for(plan, options)
     prepare_process(placement)
 
     t = time.perf_counter()
@@ -303,32 +321,21 @@ def run_bench(args: argparse.Namespace) -> BenchFigures:
         pipe = build_random_pipeline(args.model, placement.device, placement.dtype)
         apply_placement(pipe, placement)
     else:
-        pipe = load_pipeline(folder, pipeline_class, placement)
+        pipe = load_pipeline(folder, pipeline_class, placement, plan.flow_shift)
     load_s = time.perf_counter() - t
     if placement.device == "cuda":
         torch.cuda.reset_peak_memory_stats()
 
     flops = transformer_flops(pipe, info.family, args.width, args.height, args.frames)
     image, video = _synthetic_inputs(args.width, args.height, args.frames)
-    used = UsedParameters(
-        model=args.model,
-        pipeline=pipeline_class,
-        num_frames=args.frames,
-        width=args.width,
-        height=args.height,
-        fps=args.fps,
-        seed=0,
-        num_inference_steps=args.steps,
-        guidance_scale=args.guidance,
-        strength=1.0,
-    )
+    used = plan.used
     gen = Generation(
         pipeline_class=pipeline_class,
         prompt="a cat playing with a ball of yarn in the sun",
-        negative_prompt="blurry, low quality",
+        negative_prompt=plan.negative_prompt,
         used=used,
-        image=image,
-        video=video,
+        image=image if args.mode == Mode.IMAGE_TO_VIDEO else None,
+        video=video if args.mode == Mode.VIDEO_TO_VIDEO else None,
     )
     result = generate(pipe, gen, placement, lambda step, total: None)
 
@@ -338,7 +345,7 @@ def run_bench(args: argparse.Namespace) -> BenchFigures:
         upload_s = None
         if importlib.util.find_spec("imageio_ffmpeg") is not None:
             t = time.perf_counter()
-            write_mp4(result.frames, mp4, args.fps)
+            write_mp4(result.frames, mp4, used.fps, source_fps=used.generated_fps)
             encode_mp4_s = time.perf_counter() - t
         if args.upload_bucket and encode_mp4_s is not None:
             from videogen_common.s3 import S3Settings, make_client
@@ -350,7 +357,7 @@ def run_bench(args: argparse.Namespace) -> BenchFigures:
             client.delete_object(Bucket=args.upload_bucket, Key="bench/bench.mp4")
     total_s = time.perf_counter() - started
 
-    forwards = 2 if args.guidance > 1.0 else 1
+    forwards = 2 if used.guidance_scale > 1.0 else 1
     rate = matmul_rate(placement.device)
     floor = forwards * flops / rate
     median = statistics.median(result.step_seconds) if result.step_seconds else float("nan")
@@ -407,6 +414,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--offload", default="auto", choices=["auto", "none", "model", "group", "sequential"])
     bench.add_argument("--attention-backend", default="auto")
     bench.add_argument("--compile", action="store_true", help="torch.compile the repeated transformer blocks")
+    bench.add_argument("--speed", default="quality", choices=[s.value for s in Speed], help="spec.speed preset")
     bench.add_argument(
         "--compile-cache-dir", help="persistent inductor/Triton cache folder (a second run shows the warm-cache cost)"
     )

@@ -1,12 +1,16 @@
-"""The model-family table: what each diffusers pipeline class we run can do, and the frame and size grid it needs.
+"""The model-family table: what each diffusers pipeline class we run can do, the frame and size grid it needs, and
+what each checkpoint generation was trained for (native fps, recommended guidance and steps, standard negative
+prompt, ``flow_shift`` by resolution, size and frame limits, distilled timesteps).
 
-One table for every component: the runner picks its pipeline and rounds frames and sizes from it, the download pod
-describes a snapshot with it (VideoModel status ``family``, ``pipelineClass``, ``modes``), the VideoModel CRD's
-``family`` enum and the API's checks come from it. Pure data and arithmetic: no torch, no file access.
+One table for every component: the runner picks its pipeline, its defaults and limits and rounds frames and sizes
+from it (``videogen-runner plan`` prints what it took), the download pod describes a snapshot with it (VideoModel
+status ``family``, ``pipelineClass``, ``modes``), the VideoModel CRD's ``family`` enum and the API's checks come
+from it. Pure data and arithmetic: no torch, no file access.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -17,10 +21,12 @@ from videogen_common.resources.videojob import Mode
 __all__ = [
     "FAMILIES",
     "PIPELINES",
+    "Checkpoint",
     "Family",
     "FamilyName",
     "ModelPipeline",
     "UnknownPipelineError",
+    "frames_covering",
     "model_pipeline",
     "nearest_valid_frames",
     "nearest_valid_side",
@@ -55,13 +61,108 @@ FAMILIES: Final[Mapping[FamilyName, Family]] = {
 
 
 @dataclass(frozen=True)
+class Checkpoint:
+    """What one generation of checkpoints was trained for, from its authors' model cards and diffusers' docs.
+
+    Request values win wherever the request has them (the reference API's defaults stay its defaults); the
+    recommended guidance and steps are reported by ``videogen-runner plan``. A distilled checkpoint is the exception:
+    it only works with guidance 1 and its own timesteps, so those replace the request's.
+    """
+
+    name: str
+    #: Frame rate of the training clips: motion is generated at this rate for the requested duration, then retimed
+    #: to the requested fps. None: the model takes the frame rate as an input (LTX's rotary positions are in
+    #: seconds) and generates at the requested fps directly.
+    native_fps: int | None
+    recommended_guidance_scale: float
+    recommended_steps: int
+    #: Used when the request's negative prompt is empty (the model's authors' standard one).
+    negative_prompt: str
+    #: ``(min pixels per frame, flow_shift)`` ascending: the last row whose minimum the frame reaches applies.
+    #: Empty: the scheduler's own shift (LTX shifts by resolution itself).
+    flow_shift: tuple[tuple[int, float], ...] = ()
+    #: Largest frame (width x height) and longest generated clip (frames at ``native_fps``) the checkpoint runs.
+    max_pixels: int = 1280 * 720
+    max_frames: int = 257
+    #: A guidance-distilled checkpoint's fixed schedule (diffusers' ``timesteps=``); guidance is then 1.
+    distilled_timesteps: tuple[float, ...] | None = None
+    #: The text cross-attention passes a padding mask: only attention backends that take masks can run it.
+    masked_attention: bool = False
+
+    def flow_shift_for(self, width: int, height: int) -> float | None:
+        """The ``flow_shift`` for this frame size, or None to keep the scheduler's."""
+        shift: float | None = None
+        for min_pixels, value in self.flow_shift:
+            if width * height >= min_pixels:
+                shift = value
+        return shift
+
+
+# Wan2.1's standard negative prompt (``sample_neg_prompt`` in Wan's own configs), in the Chinese it was trained with;
+# its commas are the full-width ones of Chinese text.
+_WAN_NEGATIVE: Final = (
+    "色调艳丽，过曝，静态，细节模糊不清，字幕，风格，作品，画作，画面，静止，整体发灰，最差质量，低质量，JPEG压缩残留，"  # noqa: RUF001
+    "丑陋的，残缺的，多余的手指，画得不好的手部，画得不好的脸部，畸形的，毁容的，形态畸形的肢体，手指融合，"  # noqa: RUF001
+    "静止不动的画面，杂乱的背景，三条腿，背景人很多，倒着走"  # noqa: RUF001
+)
+# LTX-Video's, as Lightricks' and diffusers' examples use it.
+_LTX_NEGATIVE: Final = "worst quality, inconsistent motion, blurry, jittery, distorted"
+
+WAN21: Final = Checkpoint(
+    "wan2.1",
+    native_fps=16,
+    recommended_guidance_scale=5.0,
+    recommended_steps=50,
+    negative_prompt=_WAN_NEGATIVE,
+    # Wan's model cards: shift 3.0 for 480p, 5.0 for 720p; the switch sits between 832x480 and 1280x720.
+    flow_shift=((0, 3.0), (1024 * 576, 5.0)),
+    max_pixels=1280 * 720,
+    # Trained on 81 frames (5 s at 16 fps); up to 8 s runs, longer clips repeat themselves.
+    max_frames=129,
+)
+LTX_090: Final = Checkpoint(
+    "ltx-video-0.9.0-0.9.1",
+    native_fps=None,
+    recommended_guidance_scale=3.0,
+    recommended_steps=50,
+    negative_prompt=_LTX_NEGATIVE,
+    masked_attention=True,
+)
+LTX_095: Final = Checkpoint(
+    "ltx-video-0.9.5+",
+    native_fps=None,
+    recommended_guidance_scale=3.0,
+    recommended_steps=50,
+    negative_prompt=_LTX_NEGATIVE,
+    masked_attention=True,
+)
+LTX_095_DISTILLED: Final = Checkpoint(
+    "ltx-video-0.9.5+-distilled",
+    native_fps=None,
+    recommended_guidance_scale=1.0,
+    recommended_steps=8,
+    negative_prompt=_LTX_NEGATIVE,
+    # The first-pass schedule diffusers' LTX-Video docs give for the 0.9.7/0.9.8 distilled checkpoints.
+    distilled_timesteps=(1000.0, 993.0, 987.0, 981.0, 975.0, 909.0, 725.0, 0.03),
+    masked_attention=True,
+)
+
+
+@dataclass(frozen=True)
 class ModelPipeline:
-    """A ``model_index.json`` ``_class_name`` the runner runs: its family, and the diffusers class that runs each
-    mode it can do (the weights stay the same; only the pipeline wrapping them changes)."""
+    """A ``model_index.json`` ``_class_name`` the runner runs: its family, the diffusers class that runs each
+    mode it can do (the weights stay the same; only the pipeline wrapping them changes), and the checkpoint
+    generation that class belongs to (a distilled variant where one exists)."""
 
     class_name: str
     family: Family
     runs: Mapping[Mode, str]
+    checkpoint: Checkpoint
+    distilled: Checkpoint | None = None
+
+    def checkpoint_for(self, distilled: bool) -> Checkpoint:
+        """The checkpoint knowledge for this class; ``distilled`` picks the distilled variant where there is one."""
+        return self.distilled if distilled and self.distilled is not None else self.checkpoint
 
     @property
     def modes(self) -> tuple[Mode, ...]:
@@ -73,6 +174,9 @@ _LTX_RUNS: Final = {
     Mode.IMAGE_TO_VIDEO: "LTXImageToVideoPipeline",
     Mode.VIDEO_TO_VIDEO: "LTXConditionPipeline",
 }
+# LTX-Video 0.9.5 and later (model_index.json says LTXConditionPipeline) were trained for the condition pipeline's
+# schedule in every mode; LTXPipeline's would be the wrong one for them.
+_LTX_CONDITION_RUNS: Final = dict.fromkeys(Mode, "LTXConditionPipeline")
 _WAN = FAMILIES[FamilyName.WAN]
 _LTX = FAMILIES[FamilyName.LTX]
 
@@ -83,11 +187,12 @@ PIPELINES: Final[Mapping[str, ModelPipeline]] = {
             "WanPipeline",
             _WAN,
             {Mode.TEXT_TO_VIDEO: "WanPipeline", Mode.VIDEO_TO_VIDEO: "WanVideoToVideoPipeline"},
+            WAN21,
         ),
-        ModelPipeline("WanImageToVideoPipeline", _WAN, {Mode.IMAGE_TO_VIDEO: "WanImageToVideoPipeline"}),
-        ModelPipeline("LTXPipeline", _LTX, _LTX_RUNS),
-        ModelPipeline("LTXImageToVideoPipeline", _LTX, _LTX_RUNS),
-        ModelPipeline("LTXConditionPipeline", _LTX, _LTX_RUNS),
+        ModelPipeline("WanImageToVideoPipeline", _WAN, {Mode.IMAGE_TO_VIDEO: "WanImageToVideoPipeline"}, WAN21),
+        ModelPipeline("LTXPipeline", _LTX, _LTX_RUNS, LTX_090),
+        ModelPipeline("LTXImageToVideoPipeline", _LTX, _LTX_RUNS, LTX_090),
+        ModelPipeline("LTXConditionPipeline", _LTX, _LTX_CONDITION_RUNS, LTX_095, distilled=LTX_095_DISTILLED),
     )
 }
 
@@ -110,6 +215,14 @@ def nearest_valid_frames(requested: int, family: Family) -> int:
     step = family.frame_step
     k = max(0, int((requested - 1) / step + 0.5))
     return step * k + 1
+
+
+def frames_covering(seconds: float, fps: int, family: Family) -> int:
+    """The fewest ``step*k+1`` frames at ``fps`` that last at least ``seconds`` (a clip made at a model's native
+    rate, then retimed, must not run out before the requested duration)."""
+    step = family.frame_step
+    needed = max(1, math.ceil(seconds * fps - 1e-9))
+    return step * max(0, math.ceil((needed - 1) / step)) + 1
 
 
 def nearest_valid_side(requested: int, family: Family) -> int:

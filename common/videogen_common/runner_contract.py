@@ -46,7 +46,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import IntEnum
-from typing import Final, Literal
+from typing import Any, Final, Literal
 
 from pydantic import AliasChoices, Field
 
@@ -176,10 +176,12 @@ class RuntimeOptions(WireModel):
 
     #: ``auto`` offloads only when the weights do not fit the GPU with room to spare.
     offload: Literal["auto", "none", "model", "group", "sequential"] = "auto"
-    #: ``auto`` picks the fastest attention kernel installed (FlashAttention 3, then 2, then PyTorch SDPA).
+    #: ``auto`` is PyTorch SDPA, or FlashAttention 3 on Hopper where diffusers accepts it; a masked-attention model
+    #: (LTX) always runs on a backend that takes masks.
     attention_backend: str = "auto"
-    #: torch.compile the transformer's repeated blocks (worth it for long jobs once the cache is warm).
-    compile: bool = False
+    #: torch.compile the transformer's repeated blocks; ``auto``: on GPUs when nothing is offloaded (never over
+    #: offload or step-cache hooks, whatever is asked).
+    compile: bool | Literal["auto"] = "auto"
     #: Persistent folder (e.g. on the model cache volume) for the inductor/triton caches, so a node pays once.
     compile_cache_dir: str | None = None
     #: ``auto`` tiles the VAE for large frames or small GPUs.
@@ -248,6 +250,9 @@ class ResultMetadata(WireModel):
     attention_backend: str
     offload: str
     compiled: bool
+    #: Every decision the run took (``videogen-runner plan``'s JSON: pipeline, dtypes, scheduler, attention, offload,
+    #: compile, step cache, FP8, memory estimate, each with its reason).
+    plan: dict[str, Any] | None = None
     created_at: datetime
 
 

@@ -1,41 +1,27 @@
-"""Where and how a pipeline runs: device, dtypes, offload, attention kernel, torch.compile, VAE tiling.
-
-The plan is made from the model folder and the GPU's size before any weight loads; :func:`apply_placement` then
-puts the loaded pipeline on the hardware. On CPU everything is float32, nothing is offloaded, and compiling happens
-only when asked for.
+"""Putting a loaded pipeline on the hardware the way the plan (:mod:`videogen_runner.plan`) decided: device,
+dtypes, offload, attention kernel, step cache, torch.compile, VAE tiling; and the process-wide switches before it.
 """
 
 from __future__ import annotations
 
-import importlib.util
-import json
 import logging
 import os
-import struct
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import Any
 
 import torch
 
-from videogen_common.families import FamilyName
 from videogen_common.runner_contract import RuntimeOptions
-from videogen_runner.errors import InvalidInputError
-from videogen_runner.families import ModelInfo
+from videogen_runner.plan import RunPlan
 
 log = logging.getLogger(__name__)
-
-GIB: Final = 1 << 30
-# Above this many pixels per frame the VAE decodes in tiles (its activations grow with the frame, not the model).
-_TILING_PIXELS: Final = 1280 * 720
-# Parameters that stay resident while denoising (the text encoder is freed after encoding).
-_DENOISE_COMPONENTS: Final = ("transformer", "vae", "image_encoder")
 
 
 @dataclass(frozen=True)
 class Placement:
-    """How to run; recorded in the metadata."""
+    """How to run, as the plan decided it (:func:`placement_for`)."""
 
     device: str
     dtype: torch.dtype
@@ -46,114 +32,27 @@ class Placement:
     compile: bool
     compile_cache_dir: str | None
     vae_tiling: bool
+    #: diffusers' FirstBlockCache threshold (spec.speed balanced/fast), or None for every step in full.
+    first_block_cache: float | None = None
 
     def dtype_map(self) -> dict[str, torch.dtype]:
         """The ``dtype`` argument of ``from_pretrained``: per component, ``default`` for the rest."""
         return {"default": self.dtype, **dict.fromkeys(self.float32_components, torch.float32)}
 
 
-def count_parameters(folder: Path) -> int:
-    """Parameters in a component folder, from the safetensors headers only (no tensor is read)."""
-    total = 0
-    for file in folder.glob("*.safetensors"):
-        with file.open("rb") as f:
-            (header_len,) = struct.unpack("<Q", f.read(8))
-            header = json.loads(f.read(header_len))
-        for name, entry in header.items():
-            if name == "__metadata__":
-                continue
-            count = 1
-            for dim in entry["shape"]:
-                count *= int(dim)
-            total += count
-    return total
-
-
-def choose_offload(info: ModelInfo, gpu_total_bytes: int, bytes_per_param: int, frame_pixels: int, frames: int) -> str:
-    """``none`` when everything fits with room for activations, ``model`` when the denoising set fits, else
-    ``group`` (transformer blocks streamed from host memory, overlapped with compute)."""
-    params = {c: count_parameters(info.path / c) for c in info.components if (info.path / c).is_dir()}
-    everything = sum(params.values()) * bytes_per_param
-    denoise_set = sum(params.get(c, 0) for c in _DENOISE_COMPONENTS) * bytes_per_param
-    # Rough activation budget: a fixed part for the transformer plus the VAE decode, which scales with pixels.
-    headroom = 4 * GIB + frame_pixels * frames * 48
-    if everything + headroom <= 0.9 * gpu_total_bytes:
-        return "none"
-    if denoise_set + headroom <= 0.9 * gpu_total_bytes:
-        return "model"
-    return "group"
-
-
-def check_attention_backend(name: str) -> None:
-    """Refuse, before any weight loads, a backend diffusers does not have, one that would fetch its kernel from the
-    Hugging Face Hub at run time (the runner is offline), or one whose package the image lacks."""
-    from diffusers.models.attention_dispatch import AttentionBackendName, _check_attention_backend_requirements
-
-    where = "runtime.attentionBackend (operator setting runner_runtime)"
-    backends = {b.value: b for b in AttentionBackendName}
-    if name not in backends:
-        offline = sorted(v for v in backends if not v.endswith("_hub"))
-        raise InvalidInputError(f"{where} {name!r} is not a diffusers attention backend; use auto or one of {offline}")
-    if name.endswith("_hub"):
-        raise InvalidInputError(
-            f"{where} {name!r} downloads its kernel from the Hugging Face Hub when it runs, and the runner runs "
-            f"offline: install the kernel's package in the runner image and name the backend without _hub"
-        )
-    try:
-        _check_attention_backend_requirements(backends[name])
-    except RuntimeError as err:
-        raise InvalidInputError(f"{where} {name!r} cannot run in this image: {err}") from err
-
-
-def choose_attention_backend(requested: str, device: str) -> str:
-    """The fastest installed kernel: FlashAttention 3 on Hopper, then FlashAttention 2, else PyTorch SDPA."""
-    if requested != "auto":
-        check_attention_backend(requested)
-        return requested
-    if device != "cuda":
-        return "native"
-    major, _ = torch.cuda.get_device_capability()
-    if major == 9 and importlib.util.find_spec("flash_attn_interface") is not None:
-        return "_flash_3"
-    if importlib.util.find_spec("flash_attn") is not None:
-        return "flash"
-    # SDPA itself dispatches to its flash/cuDNN kernels for bf16.
-    return "native"
-
-
-def plan_placement(options: RuntimeOptions, info: ModelInfo, width: int, height: int, frames: int) -> Placement:
-    device = options.device
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cpu":
-        return Placement(
-            device="cpu",
-            dtype=torch.float32,
-            float32_components=(),
-            offload="none",
-            attention_backend=choose_attention_backend(options.attention_backend, "cpu"),
-            # Honoured when asked for (inductor compiles C++ for the CPU): slow to compile, but it lets a machine
-            # without a GPU run the same compile path and cache folder a GPU node uses.
-            compile=options.compile,
-            compile_cache_dir=options.compile_cache_dir,
-            vae_tiling=options.vae_tiling == "on",
-        )
-    offload: str = options.offload
-    if offload == "auto":
-        total = torch.cuda.get_device_properties(0).total_memory
-        offload = choose_offload(info, total, 2, width * height, frames)
-    vae_tiling = options.vae_tiling == "on" or (
-        options.vae_tiling == "auto" and (width * height > _TILING_PIXELS or offload != "none")
-    )
+def placement_for(plan: RunPlan, options: RuntimeOptions) -> Placement:
+    """The plan's hardware decisions as torch objects."""
+    cache = plan.step_cache.value
     return Placement(
-        device="cuda",
-        dtype=torch.bfloat16,
-        float32_components=("vae", "image_encoder") if info.family.name is FamilyName.WAN else (),
-        offload=offload,
-        attention_backend=choose_attention_backend(options.attention_backend, "cuda"),
-        compile=options.compile,
+        device=plan.device,
+        dtype=torch.float32 if plan.dtype == "float32" else torch.bfloat16,
+        float32_components=plan.float32_components,
+        offload=str(plan.offload.value),
+        attention_backend=str(plan.attention_backend.value),
+        compile=bool(plan.compile.value),
         compile_cache_dir=options.compile_cache_dir,
-        vae_tiling=vae_tiling,
+        vae_tiling=bool(plan.vae_tiling.value),
+        first_block_cache=float(cache["threshold"]) if cache is not None else None,
     )
 
 
@@ -169,9 +68,10 @@ def _writable(folder: Path) -> bool:
 def prepare_process(placement: Placement) -> None:
     """Process-wide switches, before any model is built."""
     if placement.device == "cuda":
-        # TF32 for the float32 parts (the Wan VAE): same quality for video, several times the matmul rate.
-        torch.backends.cuda.matmul.allow_tf32 = True
-        torch.backends.cudnn.allow_tf32 = True
+        # TF32 for the float32 parts (the Wan VAE): same quality for video, several times the matmul rate. Only
+        # torch >= 2.9's fp32_precision API: mixed with the legacy allow_tf32 flags, inductor refuses to compile.
+        torch.backends.cuda.matmul.fp32_precision = "tf32"
+        torch.backends.cudnn.conv.fp32_precision = "tf32"  # type: ignore[attr-defined]
         torch.backends.cudnn.benchmark = True
     if placement.compile and placement.compile_cache_dir:
         cache = Path(placement.compile_cache_dir)
@@ -213,17 +113,22 @@ def apply_placement(pipe: Any, placement: Placement) -> None:
         )
     if placement.vae_tiling:
         pipe.vae.enable_tiling()
+    if placement.first_block_cache is not None:
+        from diffusers.hooks.first_block_cache import FirstBlockCacheConfig
+
+        pipe.transformer.enable_cache(FirstBlockCacheConfig(threshold=placement.first_block_cache))
     if placement.compile:
         # Only the repeated transformer blocks: one compiled graph reused N times compiles in seconds, not minutes.
         pipe.transformer.compile_repeated_blocks(fullgraph=True)
     log.info(
-        "placement: device=%s dtype=%s offload=%s attention=%s compile=%s vae_tiling=%s",
+        "placement: device=%s dtype=%s offload=%s attention=%s compile=%s vae_tiling=%s first_block_cache=%s",
         placement.device,
         placement.dtype,
         placement.offload,
         placement.attention_backend,
         placement.compile,
         placement.vae_tiling,
+        placement.first_block_cache,
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import signal
@@ -32,6 +33,9 @@ def _offline_environment() -> None:
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    # Read when CUDA first allocates: growing segments instead of fixed blocks keep the VAE decode's large,
+    # short-lived buffers from fragmenting the pool.
+    os.environ.setdefault("PYTORCH_CUDA_ALLOC_CONF", "expandable_segments:True")
 
 
 def _quiet_libraries() -> None:
@@ -120,6 +124,60 @@ def cmd_run(args: argparse.Namespace) -> int:
     return result.exit_code
 
 
+# Request fields as ``plan`` flags, named like the REST fields (snake_case; the kebab-case spelling works too).
+_PLAN_FIELDS: tuple[tuple[str, type], ...] = (
+    ("prompt", str),
+    ("negative_prompt", str),
+    ("num_frames", int),
+    ("fps", int),
+    ("width", int),
+    ("height", int),
+    ("seed", int),
+    ("guidance_scale", float),
+    ("num_inference_steps", int),
+    ("strength", float),
+    ("speed", str),
+)
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    """Print the run's decisions as JSON, from the model folder's configs alone (no weights are read)."""
+    from videogen_common.resources.videojob import Mode, VideoJobSpec
+    from videogen_common.runner_contract import RuntimeOptions
+    from videogen_runner.families import read_model_info
+    from videogen_runner.plan import detect_hardware, hardware_from_flags, make_plan
+
+    fields = {name: value for name, _ in _PLAN_FIELDS if (value := getattr(args, name)) is not None}
+    if args.mode != Mode.TEXT_TO_VIDEO:
+        # The spec needs an input for these modes; the plan never reads it.
+        fields["input"] = {"uri": "s3://plan/input"}
+    fields.setdefault("prompt", "a plan")
+    try:
+        spec = VideoJobSpec.model_validate({"mode": args.mode, **fields})
+        runtime = RuntimeOptions.model_validate_json(args.runtime)
+        folder = Path(args.model)
+        info = read_model_info(folder)
+        hardware = (
+            hardware_from_flags(args.gpu, args.gpu_memory_gib)
+            if args.gpu or runtime.device == "cpu"
+            else detect_hardware(runtime.device)
+        )
+        plan = make_plan(
+            spec,
+            info,
+            runtime,
+            hardware,
+            repo_id=args.repo_id or folder.name,
+            revision=None,
+            seed=spec.seed if spec.seed != -1 else 0,
+        )
+    except (ValidationError, InvalidInputError) as e:
+        print(f"videogen-runner plan: {e}", file=sys.stderr)
+        return int(ExitCode.INVALID_INPUT)
+    print(json.dumps(plan.to_json(), indent=2, ensure_ascii=False))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="videogen-runner", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -128,6 +186,17 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run one VideoJob (the document from --input or $" + INPUT_ENV + ")")
     run.add_argument("--input", help="path of the RunnerInput JSON (default: the $" + INPUT_ENV + " variable)")
     run.set_defaults(func=cmd_run)
+
+    plan = sub.add_parser("plan", help="print, as JSON, every decision a run would take, without loading weights")
+    plan.add_argument("model", help="the model folder (with model_index.json and the components' configs)")
+    plan.add_argument("--mode", required=True, choices=["text-to-video", "image-to-video", "video-to-video"])
+    for name, kind in _PLAN_FIELDS:
+        plan.add_argument(f"--{name}", f"--{name.replace('_', '-')}", dest=name, type=kind, default=None)
+    plan.add_argument("--repo-id", help="the repo id the folder came from (default: the folder's name)")
+    plan.add_argument("--runtime", default="{}", help="RuntimeOptions as camelCase JSON (the operator's setting)")
+    plan.add_argument("--gpu", help="plan for this GPU (e.g. H200) instead of this machine's")
+    plan.add_argument("--gpu-memory-gib", type=float, help="the GPU's memory (with --gpu; default 80)")
+    plan.set_defaults(func=cmd_plan)
     return parser
 
 

@@ -36,10 +36,13 @@ class Generation:
 
     pipeline_class: str
     prompt: str
+    #: The negative prompt run: the request's, or the model's standard one.
     negative_prompt: str
     used: UsedParameters
     image: Image.Image | None = None
     video: list[Image.Image] | None = None
+    #: A distilled checkpoint's fixed schedule (replaces num_inference_steps).
+    timesteps: list[float] | None = None
 
 
 @dataclass
@@ -58,8 +61,9 @@ def import_pipeline_class(pipeline_class: str) -> Any:
     return getattr(diffusers, pipeline_class)
 
 
-def load_pipeline(model_path: Path, pipeline_class: str, placement: Placement) -> Any:
-    """Load ``pipeline_class`` from a local diffusers folder, never touching the network."""
+def load_pipeline(model_path: Path, pipeline_class: str, placement: Placement, flow_shift: float | None) -> Any:
+    """Load ``pipeline_class`` from a local diffusers folder, never touching the network; ``flow_shift`` (the
+    plan's, by resolution) replaces the scheduler's."""
     cls = import_pipeline_class(pipeline_class)
     pipe = cls.from_pretrained(str(model_path), dtype=placement.dtype_map(), local_files_only=True)
     pipe.set_progress_bar_config(disable=True)
@@ -67,6 +71,8 @@ def load_pipeline(model_path: Path, pipeline_class: str, placement: Placement) -
         # LTXConditionPipeline brings its own (linear-quadratic) sigmas and passes no resolution shift, which a
         # dynamically shifting scheduler (LTX-Video <= 0.9.1 configs) refuses; the fixed schedule is what it wants.
         pipe.scheduler = type(pipe.scheduler).from_config(pipe.scheduler.config, use_dynamic_shifting=False)
+    if flow_shift is not None and pipe.scheduler.config.get("flow_shift") != flow_shift:
+        pipe.scheduler = type(pipe.scheduler).from_config(pipe.scheduler.config, flow_shift=flow_shift)
     apply_placement(pipe, placement)
     return pipe
 
@@ -127,23 +133,29 @@ def encode_prompt(pipe: Any, gen: Generation) -> dict[str, Any]:
 
 
 def _mode_kwargs(pipe: Any, gen: Generation, generator: torch.Generator) -> dict[str, Any]:
-    """The arguments that differ between the six pipelines."""
+    """The arguments that differ between the pipelines and modes (frames are the generated ones, at the model's
+    rate; the retime to the requested fps comes after)."""
     used = gen.used
     name = gen.pipeline_class
     kwargs: dict[str, Any] = {"height": used.height, "width": used.width}
+    if gen.timesteps is not None:
+        kwargs["timesteps"] = gen.timesteps
     if name == "WanVideoToVideoPipeline":
         # Frame count comes from the video; strength is SDEdit's (how much of the schedule to run).
         return {**kwargs, "video": gen.video, "strength": used.strength}
-    kwargs["num_frames"] = used.num_frames
+    kwargs["num_frames"] = used.generated_frames or used.num_frames
     if name.startswith("LTX"):
         # LTX's rotary positions are in seconds: the frame rate changes the motion, so pass the real one.
-        kwargs["frame_rate"] = used.fps
+        kwargs["frame_rate"] = used.generated_fps or used.fps
         if getattr(pipe.vae.config, "timestep_conditioning", False):
             # LTX-Video >= 0.9.1 decodes with a little noise; these are Lightricks' recommended values.
             kwargs |= {"decode_timestep": 0.05, "decode_noise_scale": 0.025}
-    if name in ("WanImageToVideoPipeline", "LTXImageToVideoPipeline"):
+    if name in ("WanImageToVideoPipeline", "LTXImageToVideoPipeline") or (
+        name == "LTXConditionPipeline" and gen.image is not None
+    ):
+        # LTXConditionPipeline (0.9.5+ in every mode) makes the image a condition on frame 0.
         kwargs["image"] = gen.image
-    if name == "LTXConditionPipeline":
+    if name == "LTXConditionPipeline" and gen.video is not None:
         kwargs |= {"latents": _ltx_video_latents(pipe, gen, generator), "denoise_strength": used.strength}
     return kwargs
 

@@ -205,23 +205,52 @@ def to_uint8(frames: NDArray[np.floating]) -> Frames:
     return np.asarray((np.clip(clean, 0.0, 1.0) * 255.0).round(), dtype=np.uint8)
 
 
-def write_mp4(frames: Frames, path: Path, fps: int, preset: str = "medium") -> None:
-    """H.264, yuv420p (plays everywhere), moov atom first (``faststart``: browsers play while downloading); ``preset``
-    is x264's speed/size trade-off."""
+#: How RGB becomes yuv420p and how the file says so: the BT.709 matrix, limited range, BT.709 primaries and transfer.
+#: Untagged, a player guesses (browsers take BT.709 for HD and BT.601 for SD), and ffmpeg's default RGB->YUV matrix
+#: is BT.601: colours would shift.
+BT709_FILTER = (
+    "scale=out_color_matrix=bt709:out_range=tv,format=yuv420p,"
+    "setparams=colorspace=bt709:color_primaries=bt709:color_trc=bt709:range=tv"
+)
+BT709_TAGS = ("-colorspace", "bt709", "-color_primaries", "bt709", "-color_trc", "bt709", "-color_range", "tv")
+
+
+def write_mp4(
+    frames: Frames,
+    path: Path,
+    fps: int,
+    preset: str = "medium",
+    *,
+    source_fps: int | None = None,
+    output_frames: int | None = None,
+) -> None:
+    """H.264, yuv420p BT.709 (plays everywhere, same colours in every player), moov atom first (``faststart``:
+    browsers play while downloading); ``preset`` is x264's speed/size trade-off.
+
+    Frames made at ``source_fps`` (a model's native rate) are retimed to ``fps`` by ffmpeg's fps filter: each output
+    frame shows the frame due at its timestamp, repeating or dropping frames, so motion keeps its real speed with no
+    interpolation artifacts (motion-compensated interpolation warps generated content and costs seconds per frame
+    on a CPU). ``output_frames`` cuts the video to that many frames.
+    """
     count, height, width, _ = frames.shape
     import imageio_ffmpeg
 
+    rate = source_fps or fps
+    retime = f"fps={fps}," if rate != fps else ""
+    output = ["-vf", retime + BT709_FILTER, *BT709_TAGS]
+    if output_frames is not None:
+        output += ["-frames:v", str(output_frames)]
     writer = imageio_ffmpeg.write_frames(
         str(path),
         (width, height),
-        fps=fps,
+        fps=rate,
         codec="libx264",
         pix_fmt_in="rgb24",
         pix_fmt_out="yuv420p",
         quality=None,
         # The runner already made sides multiples of 16; never let the writer rescale behind our back.
         macro_block_size=1,
-        output_params=["-crf", "18", "-preset", preset, "-movflags", "+faststart"],
+        output_params=[*output, "-crf", "18", "-preset", preset, "-movflags", "+faststart"],
         ffmpeg_log_level="error",
     )
     writer.send(None)

@@ -21,8 +21,9 @@ from videogen_common.resources.videojob import Mode
 from videogen_common.resources.videojob_status import UsedParameters
 from videogen_common.runner_contract import ExitCode, ResultMetadata, RunnerInput, RunResult
 from videogen_runner import media
-from videogen_runner.families import pipeline_class_for, read_model_info
-from videogen_runner.params import draw_seed, model_revision, resolve_used
+from videogen_runner.families import read_model_info
+from videogen_runner.params import draw_seed, model_revision
+from videogen_runner.plan import detect_hardware, make_plan
 from videogen_runner.progress import ProgressReporter
 from videogen_runner.settings import RunnerSettings
 from videogen_runner.storage import Publisher, download
@@ -54,18 +55,21 @@ def execute(
     started = time.perf_counter()
     spec = doc.spec
 
-    # 1. Everything decidable from the spec and model_index.json.
+    # 1. Every decision, from the spec, the model folder's configs and the hardware (``videogen-runner plan``
+    # prints the same plan). A runtime option this image cannot honour is found here, not after the load.
     model_path = Path(doc.model.path)
     info = read_model_info(model_path)
-    pipeline_class = pipeline_class_for(info, spec.mode)
-    used = resolve_used(
+    plan = make_plan(
         spec,
         info,
-        pipeline_class,
+        doc.runtime,
+        detect_hardware(doc.runtime.device),
         repo_id=doc.model.repo_id,
         revision=model_revision(doc.model, model_path),
         seed=draw_seed(spec.seed),
     )
+    used = plan.used
+    pipeline_class = plan.pipeline
     state.used = used
     total_steps = expected_steps(used)
     log.info("job %s/%s: %s", doc.videojob.namespace, doc.videojob.name, used.to_json())
@@ -86,26 +90,31 @@ def execute(
             if spec.mode == Mode.IMAGE_TO_VIDEO:
                 image = media.read_image(local, used.width, used.height)
             else:
+                # Sampled at the rate the model generates at, for the duration asked for.
                 video = media.read_video(
-                    local, used.width, used.height, used.num_frames, used.fps, settings.video_limits()
+                    local,
+                    used.width,
+                    used.height,
+                    used.generated_frames or used.num_frames,
+                    used.generated_fps or used.fps,
+                    settings.video_limits(),
                 )
             state.timings["download-input"] = time.perf_counter() - t
 
         # 3. Weights, placement, generation. Imported here: torch and diffusers take seconds to import, and a
         # job that fails the checks above should not pay for them.
         t = time.perf_counter()
-        from videogen_runner.acceleration import plan_placement, prepare_process
+        from videogen_runner.acceleration import placement_for, prepare_process
         from videogen_runner.generate import Generation, generate, import_pipeline_class, load_pipeline
 
         import_pipeline_class(pipeline_class)
         state.timings["import"] = time.perf_counter() - t
 
-        # Planned before "loading": a runtime option this image cannot honour is found here, not after the load.
-        placement = plan_placement(doc.runtime, info, used.width, used.height, used.num_frames)
+        placement = placement_for(plan, doc.runtime)
         progress.report("loading", 0, total_steps)
         prepare_process(placement)
         t = time.perf_counter()
-        pipe = load_pipeline(model_path, pipeline_class, placement)
+        pipe = load_pipeline(model_path, pipeline_class, placement, plan.flow_shift)
         state.timings["load"] = time.perf_counter() - t
 
         def on_step(step: int, total: int) -> None:
@@ -117,10 +126,11 @@ def execute(
         gen = Generation(
             pipeline_class=pipeline_class,
             prompt=spec.prompt,
-            negative_prompt=spec.negative_prompt,
+            negative_prompt=plan.negative_prompt,
             used=used,
             image=image,
             video=video,
+            timesteps=plan.timesteps,
         )
         result = generate(pipe, gen, placement, on_step)
         del pipe
@@ -133,7 +143,14 @@ def execute(
         t = time.perf_counter()
         video_file = work / "video.mp4"
         poster_file = work / "poster.jpg"
-        media.write_mp4(result.frames, video_file, used.fps, settings.mp4_preset)
+        media.write_mp4(
+            result.frames,
+            video_file,
+            used.fps,
+            settings.mp4_preset,
+            source_fps=used.generated_fps or used.fps,
+            output_frames=used.num_frames,
+        )
         media.write_poster(result.frames[0], poster_file)
         state.timings["encode-video"] = time.perf_counter() - t
 
@@ -151,7 +168,7 @@ def execute(
                 videojob=doc.videojob,
                 mode=spec.mode,
                 prompt=spec.prompt,
-                negative_prompt=spec.negative_prompt,
+                negative_prompt=plan.negative_prompt,
                 used=used,
                 video_uri=out.uri(out.video_key),
                 poster_uri=out.uri(out.poster_key),
@@ -164,6 +181,7 @@ def execute(
                 attention_backend=placement.attention_backend,
                 offload=placement.offload,
                 compiled=placement.compile,
+                plan=plan.to_json(),
                 created_at=datetime.now(UTC),
             )
             publisher.put_text(metadata.model_dump_json(by_alias=True, indent=2), out.metadata_key, "application/json")
@@ -176,7 +194,7 @@ def execute(
     return RunResult(
         exit_code=int(ExitCode.SUCCEEDED),
         reason=ExitCode.SUCCEEDED.reason,
-        message=f"generated {used.num_frames} frames at {used.width}x{used.height}",
+        message=f"{used.num_frames} frames at {used.width}x{used.height}, {used.fps} fps",
         used=used,
         video_uri=out.uri(out.video_key),
         metadata_uri=out.uri(out.metadata_key),

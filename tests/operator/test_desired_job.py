@@ -64,7 +64,7 @@ def test_labels_name_the_videojob_on_job_and_pods() -> None:
 
 
 def test_gpu_limit_follows_spec_gpus() -> None:
-    assert runner(build(gpus=2))["resources"]["limits"]["nvidia.com/gpu"] == "2"
+    assert runner(build(gpus=1))["resources"]["limits"]["nvidia.com/gpu"] == "1"
     assert "nvidia.com/gpu" not in runner(build(gpus=0))["resources"]["limits"]
 
 
@@ -133,7 +133,7 @@ def test_runtime_options_reach_the_runner_and_the_compile_cache_is_the_only_writ
 
 def test_without_a_compile_cache_the_runtime_defaults_are_automatic() -> None:
     runtime = RunnerInput.model_validate_json(env(build())["VIDEOGEN_RUNNER_INPUT"]["value"]).runtime
-    assert (runtime.compile, runtime.attention_backend, runtime.compile_cache_dir) == (False, "auto", None)
+    assert (runtime.compile, runtime.attention_backend, runtime.compile_cache_dir) == ("auto", "auto", None)
 
 
 @pytest.mark.parametrize("subpath", ["", "/models/cc", "../elsewhere", "cc/../../x"])

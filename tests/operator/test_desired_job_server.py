@@ -41,7 +41,7 @@ def test_job_with_compile_cache_and_gpu_pool_settings_is_accepted_and_restricted
             },
         }
     )
-    doc = videojob(gpus=2)
+    doc = videojob(gpus=1)
     doc.metadata.namespace = restricted
     job = desired_job(doc, MODEL, settings, s3_endpoint_url="http://s3:8333")
 

@@ -1,7 +1,7 @@
 """Placement decisions made before any weight loads: offload from the weights' size, attention backend, compile.
 
-Pure functions over a model folder's safetensors headers and the runtime options; the GPU's size is an argument,
-so the choices a GPU node makes are checked here without one.
+Pure functions over a model folder's safetensors headers and the runtime options; the GPU is an argument
+(``Hardware``), so the choices a GPU node makes are checked here without one.
 """
 
 from __future__ import annotations
@@ -14,20 +14,23 @@ from pathlib import Path
 import pytest
 import torch
 
-from videogen_common.families import PIPELINES
+from videogen_common.families import PIPELINES, WAN21
+from videogen_common.resources.videojob import VideoJobSpec
 from videogen_common.runner_contract import RuntimeOptions
-from videogen_runner.acceleration import (
-    GIB,
-    Placement,
-    check_attention_backend,
-    choose_attention_backend,
-    choose_offload,
-    count_parameters,
-    plan_placement,
-    prepare_process,
-)
+from videogen_runner.acceleration import Placement, placement_for, prepare_process
 from videogen_runner.errors import InvalidInputError
 from videogen_runner.families import ModelInfo
+from videogen_runner.plan import (
+    GIB,
+    Hardware,
+    RunPlan,
+    check_attention_backend,
+    choose_attention,
+    choose_offload,
+    count_parameters,
+    make_plan,
+    memory_plan,
+)
 
 pytestmark = pytest.mark.runner
 
@@ -75,18 +78,21 @@ def test_parameters_are_counted_from_the_headers_of_every_shard(tmp_path: Path) 
 )
 def test_offload_is_chosen_from_the_weights_and_the_gpu_size(tmp_path: Path, gpu_gib: int, expected: str) -> None:
     info = wan_like(tmp_path, transformer=1_300_000_000, text_encoder=5_700_000_000, vae=127_000_000)
-    assert choose_offload(info, gpu_gib * GIB, 2, 832 * 480, 81) == expected
+    assert choose_offload(memory_plan(info, gpu(gpu_gib), 832, 480, 81)) == expected
 
 
 def test_larger_frames_need_more_room_before_offload_is_skipped(tmp_path: Path) -> None:
     info = wan_like(tmp_path, transformer=1_300_000_000, text_encoder=5_700_000_000, vae=127_000_000)
-    small, large = (832 * 480, 81), (1280 * 720, 161)
-    assert choose_offload(info, 24 * GIB, 2, *small) == "none"
-    assert choose_offload(info, 24 * GIB, 2, *large) == "model"
+    assert choose_offload(memory_plan(info, gpu(24), 832, 480, 81)) == "none"
+    assert choose_offload(memory_plan(info, gpu(24), 1280, 720, 161)) == "model"
+
+
+def gpu(gib: int) -> Hardware:
+    return Hardware(device="cuda", gpu_name="test GPU", gpu_memory_bytes=gib * GIB, capability=(9, 0))
 
 
 def test_automatic_attention_on_the_cpu_is_pytorch_sdpa() -> None:
-    assert choose_attention_backend("auto", "cpu") == "native"
+    assert choose_attention("auto", Hardware(device="cpu"), WAN21).value == "native"
 
 
 @pytest.mark.parametrize(
@@ -99,20 +105,27 @@ def test_automatic_attention_on_the_cpu_is_pytorch_sdpa() -> None:
 )
 def test_attention_backends_the_image_cannot_run_are_refused_naming_the_setting(backend: str, message: str) -> None:
     with pytest.raises(InvalidInputError, match=message) as caught:
-        choose_attention_backend(backend, "cuda")
+        choose_attention(backend, gpu(80), WAN21)
     assert "runner_runtime" in str(caught.value)
 
 
 def test_an_installed_backend_is_accepted_as_asked() -> None:
     check_attention_backend("_native_cudnn")
-    assert choose_attention_backend("native", "cuda") == "native"
+    assert choose_attention("_native_cudnn", gpu(80), WAN21).value == "_native_cudnn"
+
+
+def plan_for(info: ModelInfo, options: RuntimeOptions, hardware: Hardware) -> RunPlan:
+    spec = VideoJobSpec.model_validate({"mode": "text-to-video", "prompt": "a cat", "numFrames": 9, "fps": 16})
+    return make_plan(spec, info, options, hardware, repo_id="org/model", revision=None, seed=0)
 
 
 def test_cpu_placement_is_float32_without_offload_and_compiles_only_when_asked(tmp_path: Path) -> None:
     info = wan_like(tmp_path, transformer=1000, text_encoder=1000, vae=100)
-    plain = plan_placement(RuntimeOptions(device="cpu"), info, 64, 64, 9)
+    cpu = Hardware(device="cpu")
+    plain = placement_for(plan_for(info, RuntimeOptions(device="cpu"), cpu), RuntimeOptions(device="cpu"))
     assert (plain.device, plain.dtype, plain.offload, plain.compile) == ("cpu", torch.float32, "none", False)
-    compiled = plan_placement(RuntimeOptions(device="cpu", compile=True, compile_cache_dir="/c"), info, 64, 64, 9)
+    options = RuntimeOptions(device="cpu", compile=True, compile_cache_dir="/c")
+    compiled = placement_for(plan_for(info, options, cpu), options)
     assert (compiled.compile, compiled.compile_cache_dir) == (True, "/c")
 
 
@@ -120,10 +133,11 @@ def test_cpu_placement_is_float32_without_offload_and_compiles_only_when_asked(t
 def test_only_wan_keeps_its_vae_and_image_encoder_in_float32_on_the_gpu(
     tmp_path: Path, class_name: str, float32: tuple[str, ...]
 ) -> None:
-    # Planned without a GPU: nothing below asks torch.cuda when offload and attention are given.
-    info = ModelInfo(path=tmp_path, pipeline=PIPELINES[class_name], components=())
-    options = RuntimeOptions(device="cuda", offload="none", attention_backend="native")
-    placement = plan_placement(options, info, 64, 64, 9)
+    # Planned for a GPU this machine does not have: the hardware is an argument.
+    components = ("transformer", "text_encoder", "vae", "image_encoder", "tokenizer", "scheduler")
+    info = ModelInfo(path=tmp_path, pipeline=PIPELINES[class_name], components=components)
+    options = RuntimeOptions(offload="none", attention_backend="native")
+    placement = placement_for(plan_for(info, options, gpu(80)), options)
     assert (placement.dtype, placement.float32_components) == (torch.bfloat16, float32)
 
 

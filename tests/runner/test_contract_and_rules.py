@@ -109,7 +109,9 @@ def test_sides_round_to_the_nearest_multiple(family, requested, side):
         ("LTXPipeline", "text-to-video", "LTXPipeline"),
         ("LTXPipeline", "image-to-video", "LTXImageToVideoPipeline"),
         ("LTXPipeline", "video-to-video", "LTXConditionPipeline"),
-        ("LTXConditionPipeline", "text-to-video", "LTXPipeline"),
+        # LTX-Video 0.9.5+ runs every mode through the condition pipeline (its schedule).
+        ("LTXConditionPipeline", "text-to-video", "LTXConditionPipeline"),
+        ("LTXConditionPipeline", "image-to-video", "LTXConditionPipeline"),
     ],
 )
 def test_pipeline_class_follows_model_index_and_mode(tmp_path, class_name, mode, pipeline):
@@ -229,7 +231,13 @@ def test_s3_connection_errors_are_transient():
 
 def _used(spec: dict[str, Any], info: ModelInfo, pipeline_class: str) -> UsedParameters:
     return resolve_used(
-        VideoJobSpec.model_validate(spec), info, pipeline_class, repo_id="org/model", revision=None, seed=0
+        VideoJobSpec.model_validate(spec),
+        info,
+        pipeline_class,
+        info.pipeline.checkpoint,
+        repo_id="org/model",
+        revision=None,
+        seed=0,
     )
 
 
@@ -268,8 +276,9 @@ def test_used_model_is_the_repo_id_the_model_came_from_whatever_spec_model_says(
             "output": OutputLocation.for_video("bucket", "outputs", "x.mp4").to_wire(),
         }
     )
+    info = read_model_info(folder)
     used = resolve_used(
-        doc.spec, read_model_info(folder), "WanPipeline", repo_id=doc.model.repo_id, revision=None, seed=0
+        doc.spec, info, "WanPipeline", info.pipeline.checkpoint, repo_id=doc.model.repo_id, revision=None, seed=0
     )
     assert used.model == "videogen-smoke/tiny-wan-t2v"
 

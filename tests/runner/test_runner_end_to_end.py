@@ -244,9 +244,15 @@ def test_each_mode_publishes_an_mp4_matching_the_used_values(
     outcome = run_subprocess(job, s3_env(s3), tmp_path)
 
     used = assert_published(s3, job, outcome, tmp_path)
-    grid = 16 if model in (WAN_T2V, WAN_I2V) else 32
-    assert used["numFrames"] == 9
-    assert (used["width"], used["height"]) == (64, 80 if grid == 16 else 64)
+    wan = model in (WAN_T2V, WAN_I2V)
+    if wan:
+        # Wan makes motion at its 16 fps: 10 frames at 12 fps last 0.83 s, 17 frames (4k+1) at 16 fps cover them,
+        # and the video is retimed to the 10 frames asked for.
+        assert (used["numFrames"], used["generatedFrames"], used["generatedFps"]) == (10, 17, 16)
+    else:
+        # LTX takes the frame rate as an input and generates at 12 fps: 9 frames (8k+1), as the video has.
+        assert (used["numFrames"], used["generatedFrames"], used["generatedFps"]) == (9, 9, 12)
+    assert (used["width"], used["height"]) == (64, 80 if wan else 64)
     assert used["seed"] == 0
     assert used["fps"] == 12
     history = progress_history(s3, job.doc.progress)
@@ -299,6 +305,28 @@ def test_same_seed_gives_the_same_frames(s3, progress_bucket, smoke_models, tmp_
         videos.append(decoded_frames(download(s3, job.doc.output.video_key, run_dir / "out.mp4")))
     assert videos[0].shape == (9, 64, 64, 3)
     assert np.array_equal(videos[0], videos[1])
+
+
+def test_wan_generates_at_its_native_16_fps_and_the_video_has_the_frames_and_fps_asked_for(
+    s3, progress_bucket, smoke_models, tmp_path, monkeypatch
+):
+    spec = {"mode": "text-to-video", "numFrames": 48, "fps": 24, "width": 64, "height": 64, "numInferenceSteps": 2}
+    job = make_job(s3, progress_bucket, smoke_models[WAN_T2V], **spec)
+
+    outcome = run_in_process(job, s3_env(s3), tmp_path, monkeypatch)
+
+    used = assert_published(s3, job, outcome, tmp_path)  # probes the MP4: 48 frames at 24 fps
+    # 2 s of motion made at Wan's 16 fps (33 frames, the 4k+1 that cover 2 s), retimed to 48 frames at 24 fps.
+    assert (used["numFrames"], used["fps"], used["generatedFrames"], used["generatedFps"]) == (48, 24, 33, 16)
+    probe = probe_video(tmp_path / "out.mp4")
+    assert probe.seconds == pytest.approx(2.0, abs=0.05)
+    metadata = json.loads(s3.client().get_object(Bucket=s3.bucket, Key=job.doc.output.metadata_key)["Body"].read())
+    # No negative prompt in the request: Wan's standard one ran, and the metadata and plan say so.
+    assert used["negativePromptSource"] == "model"
+    assert metadata["negativePrompt"].startswith("色调艳丽")
+    assert metadata["plan"]["used"] == {k: v for k, v in metadata["used"].items() if v is not None}
+    assert metadata["plan"]["pipeline"] == "WanPipeline"
+    assert metadata["plan"]["flow_shift"] == 3.0
 
 
 def _corrupt_image(s3, tmp_path) -> dict[str, Any]:

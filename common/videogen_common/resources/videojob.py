@@ -26,6 +26,7 @@ __all__ = [
     "ModelReference",
     "OutputSpec",
     "Scheduling",
+    "Speed",
     "Toleration",
     "VideoJobSpec",
     "WebhookURL",
@@ -38,6 +39,17 @@ class Mode(StrEnum):
     TEXT_TO_VIDEO = "text-to-video"
     IMAGE_TO_VIDEO = "image-to-video"
     VIDEO_TO_VIDEO = "video-to-video"
+
+
+class Speed(StrEnum):
+    """How much quality a VideoJob trades for speed (``spec.speed``)."""
+
+    #: Every step computed in full, bf16.
+    QUALITY = "quality"
+    #: A conservative step cache (diffusers' FirstBlockCache, low threshold), FP8 linear layers where the GPU has them.
+    BALANCED = "balanced"
+    #: A stronger step cache, FP8 where available, and a distilled schedule for models that ship one.
+    FAST = "fast"
 
 
 # Hugging Face repo ids: namespace/name, each part 1-96 of letters, digits, '-', '_', '.', starting with a letter or
@@ -257,10 +269,14 @@ class VideoJobSpec(WireModel):
     """Denoising steps (quality vs speed)."""
     strength: Annotated[Double, Field(ge=0, le=1)] = 0.8
     """How much to transform the input video (video-to-video); 0 keeps it, 1 ignores it."""
+    speed: Speed = Speed.QUALITY
+    """Speed preset: quality (every step in full), balanced (a conservative step cache; FP8 where the GPU supports
+    it), fast (a stronger step cache). status.used.speed says what ran; the job's metadata says how."""
     input: InputRef | None = None
     """The input image (image-to-video) or video (video-to-video), already in S3."""
-    gpus: Annotated[Int32, Field(ge=0, le=8)] = 1
-    """GPUs for the generation pod (nvidia.com/gpu); 0 runs on CPU."""
+    gpus: Annotated[Int32, Field(ge=0, le=1)] = 1
+    """GPUs for the generation pod (nvidia.com/gpu); 0 runs on CPU. At most 1: the runner denoises on one GPU
+    (context-parallel denoising across GPUs is not implemented), so more would be reserved and left idle."""
     active_deadline_seconds: Annotated[Int64, Field(ge=60, le=86400)] = 3600
     """Wall-clock limit for the whole generation, retries included."""
     max_retries: Annotated[Int32, Field(ge=0, le=10)] = 2

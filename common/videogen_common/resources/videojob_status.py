@@ -7,12 +7,13 @@ operator writes (the CRD accepts no other). Conditions (``ConditionType``) say t
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated, Final
+from typing import Annotated, Final, Literal
 
 from pydantic import Field
 
 from videogen_common.resources.meta import Conditions, Double, Int32, Int64, Message, Timestamp
 from videogen_common.resources.schema import WireModel
+from videogen_common.resources.videojob import Speed
 from videogen_common.webhooks import WebhookEvent
 
 __all__ = [
@@ -149,6 +150,15 @@ class UsedParameters(WireModel):
     guidance_scale: Double
     strength: Double | None = None
     """How much of the schedule ran (video-to-video only; the other modes have no strength)."""
+    generated_frames: Int32 | None = None
+    """Frames the model generated, at generatedFps: a model trained at another frame rate (Wan: 16 fps) generates
+    the requested duration at its own rate; the video is then retimed to numFrames at fps."""
+    generated_fps: Int32 | None = None
+    """Frame rate the model generated at (see generatedFrames)."""
+    negative_prompt_source: Literal["request", "model"] | None = None
+    """Where the negative prompt came from: the request's, or the model's standard one (the request had none)."""
+    speed: Speed | None = None
+    """The speed preset run (spec.speed)."""
 
 
 class OutputStatus(WireModel):
