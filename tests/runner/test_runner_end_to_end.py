@@ -9,6 +9,7 @@ import contextlib
 import io
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -20,6 +21,7 @@ from typing import Any
 import imageio_ffmpeg
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from videogen_common.runner_contract import (
@@ -327,6 +329,71 @@ def test_wan_generates_at_its_native_16_fps_and_the_video_has_the_frames_and_fps
     assert metadata["plan"]["used"] == {k: v for k, v in metadata["used"].items() if v is not None}
     assert metadata["plan"]["pipeline"] == "WanPipeline"
     assert metadata["plan"]["flow_shift"] == 3.0
+
+
+@pytest.fixture(scope="session")
+def deep_wan(smoke_models, tmp_path_factory) -> Path:
+    """The tiny Wan with four transformer blocks instead of one: FirstBlockCache needs a first block and a rest to
+    skip. The other components are the smoke model's."""
+    from diffusers import WanTransformer3DModel
+
+    source = smoke_models[WAN_T2V]
+    folder = tmp_path_factory.mktemp("deep") / "tiny-wan-t2v-deep"
+    shutil.copytree(source, folder, ignore=shutil.ignore_patterns("transformer"))
+    config = json.loads((source / "transformer" / "config.json").read_text())
+    config = {k: v for k, v in config.items() if not k.startswith("_")} | {"num_layers": 4}
+    torch.manual_seed(0)
+    WanTransformer3DModel(**config).save_pretrained(folder / "transformer")
+    return folder
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
+    return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
+
+
+def test_fast_runs_fewer_transformer_blocks_than_quality_and_reports_its_psnr(
+    s3, progress_bucket, deep_wan, tmp_path, monkeypatch, record_property
+):
+    """Block evaluations are counted on the blocks' feed-forward layers, which a skipped block never calls."""
+    from videogen_runner import generate as generate_module
+
+    real_load = generate_module.load_pipeline
+    evaluations: dict[str, int] = {}
+    speed_running = ""
+
+    def load_counting(*args: Any, **kwargs: Any) -> Any:
+        pipe = real_load(*args, **kwargs)
+
+        def count(*_: Any) -> None:
+            evaluations[speed_running] += 1
+
+        for block in pipe.transformer.blocks:
+            block.ffn.register_forward_pre_hook(count)
+        return pipe
+
+    monkeypatch.setattr(generate_module, "load_pipeline", load_counting)
+    frames = {}
+    for speed in ("quality", "balanced", "fast"):
+        speed_running, evaluations[speed] = speed, 0
+        spec = {"mode": "text-to-video", "numFrames": 9, "fps": 16, "width": 64, "height": 64, "seed": 3}
+        job = make_job(s3, progress_bucket, deep_wan, **spec, numInferenceSteps=8, guidanceScale=5.0, speed=speed)
+        run_dir = tmp_path / speed
+        run_dir.mkdir()
+        outcome = run_in_process(job, s3_env(s3), run_dir, monkeypatch)
+        assert outcome.exit_code == 0, outcome.result
+        assert outcome.result["used"]["speed"] == speed
+        frames[speed] = decoded_frames(download(s3, job.doc.output.video_key, run_dir / "out.mp4"))
+
+    # 8 steps x 2 (classifier-free guidance) x 4 blocks in full; the cache skips the 3 later blocks where the first
+    # block's output barely changed since the step before.
+    assert evaluations["quality"] == 8 * 2 * 4
+    assert evaluations["fast"] < evaluations["balanced"] <= evaluations["quality"], evaluations
+    balanced_db, fast_db = psnr(frames["balanced"], frames["quality"]), psnr(frames["fast"], frames["quality"])
+    record_property("block_evaluations", evaluations)
+    record_property("psnr_vs_quality_db", {"balanced": balanced_db, "fast": fast_db})
+    print(f"block evaluations {evaluations}; PSNR vs quality: balanced {balanced_db:.1f} dB, fast {fast_db:.1f} dB")
+    assert fast_db > 20, fast_db
 
 
 def _corrupt_image(s3, tmp_path) -> dict[str, Any]:
