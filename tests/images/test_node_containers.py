@@ -236,6 +236,42 @@ def test_a_pod_of_our_image_runs_as_a_podman_container_with_the_pods_identity_vo
     assert container_node.podman_ps() == []  # removed once it ended
 
 
+GRACEFUL = """
+import signal, sys, time
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+print("ready", flush=True)
+time.sleep(600)
+"""
+
+
+def test_deleting_a_pod_stops_its_container_with_sigterm_within_the_grace_period(
+    cluster: Cluster, container_node: ContainerNode, namespace: str
+) -> None:
+    grace = 30
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "graceful", "namespace": namespace},
+        "spec": {
+            "nodeName": container_node.name,
+            "restartPolicy": "Never",
+            "terminationGracePeriodSeconds": grace,
+            "automountServiceAccountToken": False,
+            "containers": [
+                {"name": "main", "image": container_images.image_tag("operator"), "command": ["python", "-c", GRACEFUL]}
+            ],
+        },
+    }
+    cluster.kubectl("apply", "-f", "-", input=json.dumps(pod))
+    wait_log(cluster, namespace, "graceful", "ready")
+    assert len(container_node.podman_ps()) == 1
+    started = time.monotonic()
+    cluster.kubectl("delete", "pod", "graceful", "-n", namespace, "--wait=true", timeout=grace + 30)
+    # SIGTERM reached the process in the container (it exits at once); a SIGKILL would wait out the grace period.
+    assert time.monotonic() - started < grace / 2
+    assert container_node.podman_ps() == []
+
+
 def test_the_operators_runner_job_runs_in_the_runner_image_and_writes_its_mp4_to_s3(
     runner_image: str,
     cluster: Cluster,
