@@ -6,6 +6,7 @@ not the process).
 """
 
 import contextlib
+import importlib
 import io
 import json
 import os
@@ -332,18 +333,18 @@ def test_wan_generates_at_its_native_16_fps_and_the_video_has_the_frames_and_fps
 
 
 @pytest.fixture(scope="session")
-def deep_wan(smoke_models, tmp_path_factory) -> Path:
+def deep_wan(smoke_models: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The tiny Wan with four transformer blocks instead of one: FirstBlockCache needs a first block and a rest to
     skip. The other components are the smoke model's."""
-    from diffusers import WanTransformer3DModel
-
+    # diffusers' model constructors carry no types (register_to_config).
+    diffusers: Any = importlib.import_module("diffusers")
     source = smoke_models[WAN_T2V]
     folder = tmp_path_factory.mktemp("deep") / "tiny-wan-t2v-deep"
     shutil.copytree(source, folder, ignore=shutil.ignore_patterns("transformer"))
     config = json.loads((source / "transformer" / "config.json").read_text())
     config = {k: v for k, v in config.items() if not k.startswith("_")} | {"num_layers": 4}
     torch.manual_seed(0)
-    WanTransformer3DModel(**config).save_pretrained(folder / "transformer")
+    diffusers.WanTransformer3DModel(**config).save_pretrained(folder / "transformer")
     return folder
 
 
