@@ -397,6 +397,40 @@ def test_fast_runs_fewer_transformer_blocks_than_quality_and_reports_its_psnr(
     assert fast_db > 20, fast_db
 
 
+@pytest.fixture(scope="session")
+def ltx_without_tokenizer_json(smoke_models: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny LTX with its tokenizer as LTX-Video's repos ship it: a sentencepiece model (spiece.model) and its
+    config, no tokenizer.json, so transformers must convert the sentencepiece model (which needs protobuf)."""
+    import sentencepiece
+
+    folder = tmp_path_factory.mktemp("ltx-spiece") / "tiny-ltx-spiece"
+    shutil.copytree(smoke_models[LTX], folder, ignore=shutil.ignore_patterns("tokenizer"))
+    tokenizer = folder / "tokenizer"
+    tokenizer.mkdir()
+    model = io.BytesIO()
+    sentences = ["a cat playing with a ball of yarn", "the dog runs over the blue sea", "a sunset over the ocean"]
+    sentencepiece.SentencePieceTrainer.train(
+        sentence_iterator=iter(sentences * 20), model_writer=model, vocab_size=30, hard_vocab_limit=False
+    )
+    (tokenizer / "spiece.model").write_bytes(model.getvalue())
+    (tokenizer / "tokenizer_config.json").write_text(
+        json.dumps({"tokenizer_class": "T5Tokenizer", "model_max_length": 128, "extra_ids": 0})
+    )
+    return folder
+
+
+def test_an_ltx_snapshot_without_tokenizer_json_loads_its_sentencepiece_tokenizer(
+    s3, progress_bucket, ltx_without_tokenizer_json, tmp_path, monkeypatch
+):
+    assert not (ltx_without_tokenizer_json / "tokenizer" / "tokenizer.json").exists()
+    spec = {"mode": "text-to-video", "numFrames": 9, "width": 64, "height": 64, "numInferenceSteps": 2}
+    job = make_job(s3, progress_bucket, ltx_without_tokenizer_json, **spec)
+
+    outcome = run_in_process(job, s3_env(s3), tmp_path, monkeypatch)
+
+    assert_published(s3, job, outcome, tmp_path)
+
+
 def _corrupt_image(s3, tmp_path) -> dict[str, Any]:
     buffer = io.BytesIO()
     Image.new("RGB", (64, 64), "red").save(buffer, format="PNG")
