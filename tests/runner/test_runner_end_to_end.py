@@ -431,6 +431,44 @@ def test_an_ltx_snapshot_without_tokenizer_json_loads_its_sentencepiece_tokenize
     assert_published(s3, job, outcome, tmp_path)
 
 
+def ltx_condition_copy(smoke_models: dict[str, Path], root: Path, name: str) -> Path:
+    """The tiny LTX as an LTX-Video 0.9.5+ snapshot: the same weights, model_index.json naming
+    LTXConditionPipeline."""
+    folder = root / name
+    shutil.copytree(smoke_models[LTX], folder)
+    index = json.loads((folder / "model_index.json").read_text())
+    (folder / "model_index.json").write_text(json.dumps({**index, "_class_name": "LTXConditionPipeline"}))
+    return folder
+
+
+@pytest.mark.parametrize(
+    ("name", "mode", "steps"),
+    [
+        ("tiny-ltx-0.9.7", "text-to-video", 3),
+        ("tiny-ltx-0.9.7", "image-to-video", 3),
+        # A distilled checkpoint runs its 8 fixed timesteps without guidance, whatever the request says.
+        ("tiny-ltx-0.9.7-distilled", "text-to-video", 8),
+    ],
+)
+def test_ltx_095_and_later_run_every_mode_through_the_condition_pipeline(
+    s3, progress_bucket, smoke_models, tmp_path, name, mode, steps
+):
+    folder = ltx_condition_copy(smoke_models, tmp_path, name)
+    spec: dict[str, Any] = {"mode": mode, "numFrames": 9, "width": 64, "height": 64, "numInferenceSteps": 3}
+    if mode == "image-to-video":
+        spec["input"] = {"uri": upload_image(s3, f"runner-tests/inputs/{uuid.uuid4().hex}.png")}
+    job = make_job(s3, progress_bucket, folder, **spec)
+
+    outcome = run_subprocess(job, s3_env(s3), tmp_path)
+
+    used = assert_published(s3, job, outcome, tmp_path)
+    assert used["pipeline"] == "LTXConditionPipeline"
+    assert used["numInferenceSteps"] == steps
+    assert used["guidanceScale"] == (1.0 if "distilled" in name else 7.5)
+    denoising = [r.step for r in progress_history(s3, job.doc.progress) if r.phase == "denoising"]
+    assert denoising == list(range(1, steps + 1))
+
+
 def _corrupt_image(s3, tmp_path) -> dict[str, Any]:
     buffer = io.BytesIO()
     Image.new("RGB", (64, 64), "red").save(buffer, format="PNG")
