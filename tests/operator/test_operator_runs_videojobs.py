@@ -115,8 +115,19 @@ def test_transient_exit_is_retried_up_to_the_limit(ns: Namespace, start_operator
     # One retry: the Job controller waits 10 s before it (its pod backoff), so more would only slow the test.
     ns.videojob("flaky", prompt="a cat exit=12 steps=1", maxRetries=1)
 
-    status = ns.wait_state("flaky", {"completed", "failed"}, timeout=45)
+    seen: list[dict[str, Any]] = []
+
+    def observe() -> dict[str, Any]:
+        seen.append(status := ns.status("flaky"))
+        return status
+
+    status = wait_for(observe, lambda s: s.get("state") in ("completed", "failed"), 45, "flaky to finish", 0.2)
     assert (status["state"], status["reason"]) == ("failed", "Transient")
+    # Between the two attempts (the Job controller's 10 s backoff) the VideoJob says it will try again, and why.
+    retrying = [s for s in seen if s.get("reason") == "Retrying"]
+    assert retrying, f"reasons seen: {sorted({s.get('reason') for s in seen})}"
+    assert retrying[0]["state"] == "pending"
+    assert retrying[0]["message"].startswith("attempt 1 failed (Transient: stand-in runner failed on purpose")
     assert status["attempts"] == 2, "one run plus maxRetries=1 retry"
     assert len(ns.pods("videogen.dev/videojob=flaky")) == 2
 
