@@ -125,7 +125,7 @@ def test_transient_exit_is_retried_up_to_the_limit(ns: Namespace, start_operator
     assert (status["state"], status["reason"]) == ("failed", "Transient")
     # Between the two attempts (the Job controller's 10 s backoff) the VideoJob says it will try again, and why.
     retrying = [s for s in seen if s.get("reason") == "Retrying"]
-    assert retrying, f"reasons seen: {sorted({s.get('reason') for s in seen})}"
+    assert retrying, f"reasons seen: {sorted({str(s.get('reason')) for s in seen})}"
     assert retrying[0]["state"] == "pending"
     assert retrying[0]["message"].startswith("attempt 1 failed (Transient: stand-in runner failed on purpose")
     assert status["attempts"] == 2, "one run plus maxRetries=1 retry"
