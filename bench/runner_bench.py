@@ -114,6 +114,10 @@ class BenchFigures:
     height: int
     frames: int
     steps: int
+    #: spec.speed, and what the plan made of the runtime options.
+    speed: str
+    attention_backend: str
+    compiled: bool
     #: Importing the pipeline's modules (diffusers and transformers), apart from reading the weights.
     import_s: float
     load_s: float
@@ -371,6 +375,9 @@ def run_bench(args: argparse.Namespace) -> BenchFigures:
         height=args.height,
         frames=args.frames,
         steps=args.steps,
+        speed=args.speed,
+        attention_backend=placement.attention_backend,
+        compiled=placement.compile,
         import_s=import_s,
         load_s=load_s,
         encode_prompt_s=result.timings["encode-prompt"],

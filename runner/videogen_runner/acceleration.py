@@ -93,6 +93,51 @@ def prepare_process(placement: Placement) -> None:
         os.environ.setdefault("TORCHINDUCTOR_AUTOGRAD_CACHE", "1")
 
 
+def compile_artifacts_file(placement: Placement, key: str) -> Path | None:
+    """Where the compiled graphs of this (model, shape, torch version) are kept in the compile cache folder, or
+    None when nothing is compiled or there is no (writable) folder."""
+    if not placement.compile or not placement.compile_cache_dir:
+        return None
+    folder = Path(placement.compile_cache_dir) / "artifacts"
+    if not _writable(folder):
+        return None
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in f"{key}-torch{torch.__version__}")
+    return folder / f"{safe}.bin"
+
+
+def load_compile_artifacts(path: Path | None) -> bool:
+    """Seed torch.compile's caches from an earlier job of the same model and shape (a node compiles each shape once,
+    and a new pod's empty /tmp caches do not matter); False when there is none."""
+    if path is None or not path.is_file():
+        return False
+    try:
+        torch.compiler.load_cache_artifacts(path.read_bytes())
+    except Exception as e:
+        # A cache: a broken or foreign file costs a compile, never the job.
+        log.warning("compile artifacts %s not loaded (%s): compiling afresh", path, e)
+        return False
+    log.info("compile artifacts loaded from %s", path)
+    return True
+
+
+def save_compile_artifacts(path: Path | None) -> None:
+    """Keep what this job compiled for the next one (written to a temporary name, then renamed: a reader never sees
+    half a file)."""
+    if path is None:
+        return
+    saved = torch.compiler.save_cache_artifacts()
+    if saved is None:
+        return
+    partial = path.with_suffix(f".{os.getpid()}.partial")
+    try:
+        partial.write_bytes(saved[0])
+        partial.replace(path)
+    except OSError as e:
+        log.warning("compile artifacts not saved to %s: %s", path, e)
+        return
+    log.info("compile artifacts saved to %s", path)
+
+
 def apply_placement(pipe: Any, placement: Placement) -> None:
     """Move the loaded pipeline onto its device the planned way."""
     if placement.attention_backend != "native":

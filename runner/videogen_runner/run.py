@@ -104,7 +104,13 @@ def execute(
         # 3. Weights, placement, generation. Imported here: torch and diffusers take seconds to import, and a
         # job that fails the checks above should not pay for them.
         t = time.perf_counter()
-        from videogen_runner.acceleration import placement_for, prepare_process
+        from videogen_runner.acceleration import (
+            compile_artifacts_file,
+            load_compile_artifacts,
+            placement_for,
+            prepare_process,
+            save_compile_artifacts,
+        )
         from videogen_runner.generate import Generation, generate, import_pipeline_class, load_pipeline
 
         import_pipeline_class(pipeline_class)
@@ -113,6 +119,10 @@ def execute(
         placement = placement_for(plan, doc.runtime)
         progress.report("loading", 0, total_steps)
         prepare_process(placement)
+        artifacts = compile_artifacts_file(
+            placement, f"{plan.model}-{pipeline_class}-{used.width}x{used.height}x{used.generated_frames}"
+        )
+        load_compile_artifacts(artifacts)
         t = time.perf_counter()
         pipe = load_pipeline(model_path, pipeline_class, placement, plan.flow_shift)
         state.timings["load"] = time.perf_counter() - t
@@ -134,6 +144,7 @@ def execute(
         )
         result = generate(pipe, gen, placement, on_step)
         del pipe
+        save_compile_artifacts(artifacts)
         state.timings |= result.timings
         state.peak_memory_bytes = result.peak_memory_bytes
         steps_run = len(result.step_seconds)

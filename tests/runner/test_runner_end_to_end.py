@@ -271,7 +271,7 @@ def test_each_mode_publishes_an_mp4_matching_the_used_values(
 
 
 @pytest.mark.parametrize("model", [LTX, WAN_T2V])
-def test_reference_defaults_give_65_frames_at_512x512_24fps(
+def test_reference_defaults_give_512x512_at_24fps_with_each_models_frames(
     s3, progress_bucket, smoke_models, tmp_path, monkeypatch, model
 ):
     # Only the step count is lowered (to keep a CPU run short); frames, size, fps, guidance are the API defaults.
@@ -285,7 +285,14 @@ def test_reference_defaults_give_65_frames_at_512x512_24fps(
     outcome = run_in_process(job, s3_env(s3), tmp_path, monkeypatch)
 
     used = assert_published(s3, job, outcome, tmp_path)
-    assert (used["numFrames"], used["width"], used["height"], used["fps"]) == (65, 512, 512, 24)
+    if model == LTX:
+        # LTX generates at 24 fps on its 8k+1 grid: 64 frames run as 65.
+        expected = {"numFrames": 65, "generatedFrames": 65, "generatedFps": 24}
+    else:
+        # Wan makes the 2.67 s at its 16 fps (45 frames, 4k+1), retimed to the 64 frames asked for.
+        expected = {"numFrames": 64, "generatedFrames": 45, "generatedFps": 16}
+    assert {k: used[k] for k in expected} == expected
+    assert (used["width"], used["height"], used["fps"]) == (512, 512, 24)
     assert 0 <= used["seed"] < 2**32
 
 
@@ -586,6 +593,14 @@ def test_compile_runs_the_compiled_blocks_and_fills_the_compile_cache(s3, progre
     assert "compile=True" in outcome.log
     # The compiled graph went to the persistent folder (the operator mounts it from the model cache volume).
     assert [p for p in (cache / "inductor").rglob("*") if p.is_file()], sorted(cache.rglob("*"))
+    # And the job's compile artifacts, per model, shape and torch version: the next pod loads them first.
+    artifacts = list((cache / "artifacts").glob("*.bin"))
+    assert len(artifacts) == 1 and "64x64x9" in artifacts[0].name, artifacts
+    again = make_job(s3, progress_bucket, smoke_models[WAN_T2V], **spec)
+    again.doc.runtime = job.doc.runtime
+    second = run_subprocess(again, s3_env(s3), tmp_path)
+    assert second.exit_code == 0, second.result
+    assert "compile artifacts loaded" in second.log
 
 
 def test_unreachable_s3_is_transient(s3, progress_bucket, smoke_models, tmp_path):
