@@ -217,6 +217,19 @@ def test_automatic_attention_is_sdpa_unless_diffusers_accepts_flash_attention_3(
     assert asked.value == "_native_flash"
 
 
+def test_flash_attention_3_is_chosen_only_on_hopper_where_diffusers_accepts_it_and_never_for_ltx(
+    folders: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from videogen_runner import plan as plan_module
+
+    # As on an image with flash_attn_3 installed: diffusers' own requirement check passes for _flash_3 only.
+    monkeypatch.setattr(plan_module, "_diffusers_accepts", lambda name: name == "_flash_3")
+    assert plan(folders["wan-t2v"]).attention_backend.value == "_flash_3"
+    ada = hardware_from_flags("NVIDIA L40S", 48)
+    assert plan(folders["wan-t2v"], hardware=ada).attention_backend.value == "native"
+    assert plan(folders["ltx-097"]).attention_backend.value == "native"
+
+
 def test_compile_is_on_by_default_on_a_gpu_without_offload_and_never_over_offload(folders: dict[str, Path]) -> None:
     roomy = plan(folders["wan-t2v"], width=832, height=480, numFrames=81, fps=16)
     assert (roomy.offload.value, roomy.compile.value) == ("none", True)
