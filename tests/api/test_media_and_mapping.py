@@ -75,6 +75,19 @@ def test_request_ranges_and_defaults_are_the_videojob_specs() -> None:
     assert "prompt" in TextToVideoRequest.model_json_schema()["required"]
 
 
+def test_the_speed_preset_reaches_the_spec_and_an_unknown_one_is_refused() -> None:
+    request = TextToVideoRequest.model_validate({"prompt": "x", "speed": "fast"})
+    videojob = build_videojob(
+        "job-1700000000-abcdef123456", Mode.TEXT_TO_VIDEO, request.model_dump(exclude={"model"}, exclude_none=True),
+        model=None, input_uri=None, input_content_type=None, output_bucket="bucket", output_prefix="o", labels={},
+        annotations={},
+    )  # fmt: skip
+    assert videojob.manifest()["spec"]["speed"] == "fast"
+    assert TextToVideoRequest.model_validate({"prompt": "x"}).speed == "quality"
+    with pytest.raises(ValueError, match="speed"):
+        TextToVideoRequest.model_validate({"prompt": "x", "speed": "turbo"})
+
+
 def test_a_new_videojob_reads_back_as_pending_with_its_job_id() -> None:
     videojob = build_videojob(
         "job-1700000000-abcdef123456", Mode.TEXT_TO_VIDEO, {"prompt": "x", "num_frames": 8}, model=None,
