@@ -15,16 +15,10 @@ from pydantic import ValidationError
 
 from videogen_common.resources.videojob_status import UsedParameters
 from videogen_common.runner_contract import INPUT_ENV, ExitCode, RunnerInput, RunResult
-from videogen_runner.errors import InvalidInputError, RunnerError, exit_code_for
+from videogen_runner.errors import InvalidInputError, TerminatedError, exit_code_for
 from videogen_runner.settings import RunnerSettings, S3Settings
 
 log = logging.getLogger("videogen_runner")
-
-
-class TerminatedError(RunnerError):
-    """SIGTERM: the Job was deleted or cancelled, or the node is draining."""
-
-    exit_code = ExitCode.TERMINATED
 
 
 def _offline_environment() -> None:
@@ -75,7 +69,8 @@ def write_termination_message(result: RunResult, settings: RunnerSettings) -> No
         log.warning("cannot write termination message to %s: %s", settings.termination_log, e)
 
 
-def _failure(exc: BaseException, used: UsedParameters | None) -> RunResult:
+def failure_result(exc: BaseException, used: UsedParameters | None) -> RunResult:
+    """What a run that raised ``exc`` reports: exit code, reason and a message a person can act on."""
     code = exit_code_for(exc)
     message = str(exc) or type(exc).__name__
     if code is ExitCode.OUT_OF_MEMORY:
@@ -110,7 +105,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     except BaseException as exc:
         if isinstance(exc, KeyboardInterrupt):
             exc = TerminatedError("interrupted")
-        result = _failure(exc, state.used)
+        result = failure_result(exc, state.used)
         result.timings = {k: round(v, 3) for k, v in state.timings.items()}
         level = logging.ERROR if result.exit_code != ExitCode.INVALID_INPUT else logging.WARNING
         log.log(level, "%s: %s", result.reason, result.message, exc_info=result.exit_code == ExitCode.INTERNAL)

@@ -26,6 +26,17 @@ class TransientError(RunnerError):
     exit_code = ExitCode.TRANSIENT
 
 
+class TerminatedError(BaseException):
+    """SIGTERM: the Job was deleted or cancelled, or the node is draining.
+
+    A BaseException, as KeyboardInterrupt is, because the signal handler raises it wherever the main thread is:
+    inside an S3 call, botocore turns any Exception into a retried HTTPClientError, so the SIGTERM would be lost
+    and the run would go on to publish.
+    """
+
+    exit_code = ExitCode.TERMINATED
+
+
 # S3 error codes that say "try again later" rather than "this request is wrong".
 _TRANSIENT_S3_CODES = frozenset(
     {
@@ -57,7 +68,7 @@ def is_transient_s3_error(exc: BaseException) -> bool:
 
 def exit_code_for(exc: BaseException) -> ExitCode:
     """The exit code for an exception that escaped a run."""
-    if isinstance(exc, RunnerError):
+    if isinstance(exc, RunnerError | TerminatedError):
         return exc.exit_code
     if is_cuda_oom(exc):
         return ExitCode.OUT_OF_MEMORY
