@@ -9,6 +9,7 @@ A container of one of our images that the node's podman store holds (with contai
 stand-in (`videogen_dev.images`).
 """
 
+import dataclasses
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -130,30 +131,11 @@ def launch_spec(
     }
     command = [expand(c, env) for c in container.command] if container.command else None
     args = [expand(a, env) for a in container.args] if container.args is not None else None
-    if from_image:
-        return Launch(
-            argv=[*(command or []), *(args or [])],
-            env=env,
-            working_dir=container.working_dir or None,
-            mounts=mounts,
-            uid=uid,
-            gid=gid,
-            groups=groups,
-            container_dir=base,
-            termination_file=termination_host,
-            termination_policy=container.termination_message_policy or "File",
-            image_run=_image_run(container, command, args),
-        )
-    # A local process has no image to give it PATH and HOME: the stand-in's, and a home it may write.
-    env = {
-        "PATH": images.search_path(settings.venv_bin, local),
-        "HOME": "/root" if uid in (None, 0) else str(base),
-        "PYTHONUNBUFFERED": "1",
-    } | env
-    return Launch(
-        argv=(command or list(local.entrypoint)) + (args or []),
+    # As an image runs it (the image gives PATH, HOME and the working dir when the pod does not).
+    launch = Launch(
+        argv=[*(command or []), *(args or [])],
         env=env,
-        working_dir=container.working_dir or "/",
+        working_dir=container.working_dir or None,
         mounts=mounts,
         uid=uid,
         gid=gid,
@@ -162,6 +144,16 @@ def launch_spec(
         termination_file=termination_host,
         termination_policy=container.termination_message_policy or "File",
     )
+    if from_image:
+        return dataclasses.replace(launch, image_run=_image_run(container, command, args))
+    # A local process has no image to give it PATH and HOME: the stand-in's, and a home it may write.
+    env = {
+        "PATH": images.search_path(settings.venv_bin, local),
+        "HOME": "/root" if uid in (None, 0) else str(base),
+        "PYTHONUNBUFFERED": "1",
+    } | env
+    argv = (command or list(local.entrypoint)) + (args or [])
+    return dataclasses.replace(launch, argv=argv, env=env, working_dir=container.working_dir or "/")
 
 
 def _image_run(container: Any, command: list[str] | None, args: list[str] | None) -> ImageRun:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from videogen_dev.node.image_store import podman_env
 from videogen_dev.node.launch import ImageRun, Launch
+from videogen_dev.node.runtime import AttachedProcess
 from videogen_dev.node.settings import NodeAgentSettings
 
 log = logging.getLogger("videogen.node-agent")
@@ -61,22 +62,15 @@ def run_env(settings: NodeAgentSettings, launch: Launch) -> dict[str, str]:
     return podman_env(settings) | {k: v for k, v in launch.env.items() if k not in PODMAN_OWN_ENV}
 
 
-class PodmanContainer:
+class PodmanContainer(AttachedProcess):
     def __init__(self, name: str, proc: subprocess.Popen[bytes], settings: NodeAgentSettings) -> None:
+        super().__init__(proc)
         self._name = name
-        self._proc = proc
         self._settings = settings
 
     @property
     def container_id(self) -> str:
         return f"podman://{self._name}"
-
-    def exit_code(self) -> int | None:
-        code = self._proc.poll()
-        return None if code is None else _as_reported(code)
-
-    def wait(self) -> int:
-        return _as_reported(self._proc.wait())
 
     def terminate(self) -> None:
         self._podman("kill", "--signal=TERM", self._name)
@@ -129,8 +123,3 @@ class PodmanRuntime:
             log.info("removing %d containers an earlier agent left", len(ids))
             with contextlib.suppress(subprocess.TimeoutExpired):
                 subprocess.run(["podman", "rm", "--force", "--time=0", *ids], env=env, capture_output=True, timeout=120)
-
-
-def _as_reported(code: int) -> int:
-    # `podman run` exits with the container's code (128+N for a signal N); Popen reports its own death by signal as -N.
-    return 128 - code if code < 0 else code

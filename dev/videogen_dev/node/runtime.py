@@ -44,22 +44,27 @@ class ContainerRuntime(Protocol):
     def start(self, launch: Launch) -> Container: ...
 
 
-class LocalProcess:
-    """A container that is a process group on this host."""
+class AttachedProcess:
+    """The exit code of a container whose end is the end of a local process (the container's own process group,
+    or an attached `podman run`), read as container runtimes report it."""
 
     def __init__(self, proc: subprocess.Popen[bytes]) -> None:
         self._proc = proc
 
+    def exit_code(self) -> int | None:
+        code = self._proc.poll()
+        return None if code is None else as_reported(code)
+
+    def wait(self) -> int:
+        return as_reported(self._proc.wait())
+
+
+class LocalProcess(AttachedProcess):
+    """A container that is a process group on this host."""
+
     @property
     def container_id(self) -> str:
         return f"videogen-local://{self._proc.pid}"
-
-    def exit_code(self) -> int | None:
-        code = self._proc.poll()
-        return None if code is None else _as_reported(code)
-
-    def wait(self) -> int:
-        return _as_reported(self._proc.wait())
 
     def terminate(self) -> None:
         _signal_group(self._proc.pid, signal.SIGTERM)
@@ -128,8 +133,8 @@ def _shim_spec(launch: Launch) -> dict[str, Any]:
     }
 
 
-def _as_reported(code: int) -> int:
-    # Popen reports death by signal N as -N; container runtimes report 128+N.
+def as_reported(code: int) -> int:
+    # Popen reports death by signal N as -N; container runtimes report 128+N (`podman run` exits with that too).
     return 128 - code if code < 0 else code
 
 
