@@ -8,6 +8,7 @@ import pytest
 
 from tests.api.conftest import API_RULES, Operator, RunningApi, ServeApi, s3_settings
 from tests.conftest import S3Endpoint
+from tests.rbac import read_can_i
 from videogen_dev.cluster import Cluster
 
 
@@ -20,7 +21,7 @@ def test_the_api_service_account_can_do_what_the_api_needs_and_no_more(
              "auth", "can-i", verb, resource, "-n", namespace, *extra],
             capture_output=True, text=True, timeout=30,
         )  # fmt: skip
-        return result.stdout.strip() == "yes"
+        return read_can_i(result)
 
     assert API_RULES.exists()
     assert all(can(verb, "videojobs.videogen.dev") for verb in ("create", "get", "list", "watch", "patch"))

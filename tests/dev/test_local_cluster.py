@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from tests.rbac import read_can_i
 from videogen_dev.cluster import Cluster
 from videogen_dev.waiting import wait_for
 
@@ -271,10 +272,9 @@ def test_the_node_identity_cannot_read_secrets_no_pod_of_it_uses(
 ) -> None:
     cluster.kubectl("create", "secret", "generic", "unrelated", "-n", namespace, "--from-literal=k=v")
     node_user = f"system:node:{cluster.settings.node_name}"
-    result = cluster.kubectl(
-        "auth", "can-i", *what, "-n", namespace, f"--as={node_user}", "--as-group=system:nodes", check=False
-    )
-    assert result.stdout.strip().split()[0] == "no"
+    # "secret/unrelated" is the Secret named unrelated, as kubectl reads it (not a subresource).
+    args = ("auth", "can-i", *what, "-n", namespace, f"--as={node_user}", "--as-group=system:nodes")
+    assert not read_can_i(cluster.kubectl(*args, check=False))
 
 
 def test_run_as_user_and_the_service_account_token_are_honoured(cluster: Cluster, namespace: str) -> None:
