@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import re
+import tomllib
 
 from tests.api.conftest import DATA, Operator, RunningApi, ServeApi
 from videogen_common.names import is_job_id
+from videogen_dev.settings import REPO_ROOT
 
 SUNSET = {"prompt": "A beautiful sunset over the ocean", "num_frames": 64, "fps": 24, "guidance_scale": 7.5}
 RFC3339 = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)")
@@ -14,7 +16,9 @@ RFC3339 = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)")
 def test_health_reports_healthy_service_and_version(api: RunningApi) -> None:
     response = api.http.get("/health")
     assert response.status_code == 200
-    assert response.json() == {"status": "healthy", "service": "videogen-api", "version": response.json()["version"]}
+    # The version is this package's, as pyproject.toml gives it (read here, not from the API's own module).
+    version = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["version"]
+    assert response.json() == {"status": "healthy", "service": "videogen-api", "version": version}
 
 
 def test_model_info_has_the_reference_fields(api: RunningApi) -> None:
