@@ -21,7 +21,8 @@ def test_under_a_cap_of_one_a_higher_priority_videojob_created_later_runs_before
 ) -> None:
     smoke_model(ns)
     start_operator(max_running_jobs=1)
-    ns.videojob("blocker", prompt="a cat steps=6 step_seconds=0.4")
+    # Long enough that both later jobs are queued, and their places rewritten (every 2.5 s), before it ends.
+    ns.videojob("blocker", prompt="a cat steps=15 step_seconds=0.4")
     ns.wait_state("blocker", {"processing"})
     ns.videojob("low", prompt="a cat steps=1", priority=0)
     time.sleep(1.1)  # creationTimestamp has one-second resolution: "low" is older by the clock the queue reads
