@@ -1,6 +1,5 @@
 """The API's settings: one pydantic-settings class read from `VIDEOGEN_API_*` (S3 itself is `VIDEOGEN_S3_*`)."""
 
-import ipaddress
 from pathlib import Path
 from typing import Annotated
 
@@ -9,6 +8,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from videogen_common.model_choice import ANY_MODEL, ModelPolicy, policy_from
 from videogen_common.names import MODES
+from videogen_common.webhooks import parse_networks
 
 _MIB = 1024 * 1024
 
@@ -151,9 +151,7 @@ class ApiSettings(BaseSettings):
     @field_validator("webhook_internal_networks")
     @classmethod
     def _networks(cls, value: list[str]) -> list[str]:
-        # A typo fails the start, not every submit with a webhook.
-        for network in value:
-            ipaddress.ip_network(network, strict=False)
+        parse_networks(value)
         return value
 
     def default_model(self, mode: str) -> str | None:

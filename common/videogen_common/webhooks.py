@@ -154,6 +154,12 @@ class Allowlist:
         return any(address.version == network.version and address in network for network in self.networks)
 
 
+def parse_networks(entries: Iterable[str]) -> list[IPNetwork]:
+    """Networks from CIDRs or addresses (``webhook_internal_networks``); a typo raises ValueError, so the API and
+    the operator both stop at start rather than fail every submit or delivery with a webhook later."""
+    return [ipaddress.ip_network(entry, strict=False) for entry in entries]
+
+
 def parse_allowlist(entries: Iterable[str]) -> Allowlist:
     """An allow-list from its entries: a CIDR or IP address (``10.0.0.0/8``, ``127.0.0.1``) or a host name."""
     hosts: set[str] = set()

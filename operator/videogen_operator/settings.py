@@ -9,7 +9,6 @@ S3 connection settings are the shared ``VIDEOGEN_S3_*`` (:class:`videogen_common
 
 from __future__ import annotations
 
-import ipaddress
 from pathlib import PurePosixPath
 from typing import Annotated, Any, Literal
 
@@ -19,7 +18,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from videogen_common.model_choice import ANY_MODEL, ModelPolicy
 from videogen_common.resources.videojob import Mode
 from videogen_common.runner_contract import RuntimeOptions
-from videogen_common.webhooks import Allowlist, IPNetwork, parse_allowlist, sign
+from videogen_common.webhooks import Allowlist, IPNetwork, parse_allowlist, parse_networks, sign
 
 GPU_TOLERATION: dict[str, Any] = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
 
@@ -216,8 +215,7 @@ class OperatorSettings(BaseSettings):
     @field_validator("webhook_internal_networks")
     @classmethod
     def _networks(cls, value: list[str]) -> list[str]:
-        for entry in value:
-            ipaddress.ip_network(entry, strict=False)
+        parse_networks(value)
         return value
 
     def webhook_trusted(self) -> Allowlist:
@@ -226,7 +224,7 @@ class OperatorSettings(BaseSettings):
 
     def webhook_internal(self) -> list[IPNetwork]:
         """``webhook_internal_networks`` as networks."""
-        return [ipaddress.ip_network(entry, strict=False) for entry in self.webhook_internal_networks]
+        return parse_networks(self.webhook_internal_networks)
 
     def model_policy(self) -> ModelPolicy:
         """What :func:`videogen_common.model_choice.resolve_model` decides by: defaults, allow-list, missing models."""
