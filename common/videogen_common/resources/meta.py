@@ -32,6 +32,10 @@ LABEL_IDEMPOTENCY_KEY: Final = "videogen.dev/idempotency-key"
 #: On a VideoJob made through REST with an API key: a hash of the key (never the key), which only that key (and admin
 #: keys) may read, cancel and download.
 LABEL_OWNER: Final = "videogen.dev/owner"
+#: On a VideoJob in a terminal state (Completed, Failed, Cancelled): ``"true"``, set by the operator right after the
+#: terminal status, so the API and the operator select open jobs with ``!videogen.dev/finished`` instead of listing
+#: every VideoJob ever made. Absent means open (or finished a moment ago and not yet labelled: counted as open).
+LABEL_FINISHED: Final = "videogen.dev/finished"
 #: On a VideoModel the API creates: a hash of its repo id, to find it without listing every VideoModel's spec.
 LABEL_REPO_ID_HASH: Final = "videogen.dev/repo-id-hash"
 #: On a VideoJob made through REST: a hash of what was asked (mode, fields, model, uploaded bytes), so a replayed
