@@ -282,7 +282,13 @@ class VideoJobSpec(WireModel):
     max_retries: Annotated[Int32, Field(ge=0, le=10)] = 2
     """Retries after transient failures (invalid input is never retried)."""
     priority: Annotated[Int32, Field(ge=-1000, le=1000)] = 0
-    """Queue ordering; higher runs first."""
+    """Queue ordering; higher runs first. Above the installation's ceiling (chart value queue.maxPriority) only
+    together with an allowed spec.scheduling.priorityClassName; otherwise the VideoJob fails (SchedulingNotAllowed)."""
+    ttl_seconds_after_finished: Annotated[Int64, Field(ge=0, le=31536000)] | None = None
+    """Seconds this VideoJob is kept after it finished (completed, failed or cancelled); then the operator deletes it
+    with its Job, its uploaded input and its progress object (the MP4, poster and metadata stay under their own
+    lifetime). Omit it for the installation's retention (chart value retention.jobTTLSeconds); a value above that is
+    cut to it: a job may ask to go sooner, not to stay longer. 0 deletes it as soon as it is finished."""
     queue_name: (
         Annotated[str, Field(max_length=63), Pattern(DNS_LABEL, "spec.queueName must be a Kueue LocalQueue name")]
         | None

@@ -60,7 +60,10 @@ class Reason(StrEnum):
 
     # pending
     WAITING_FOR_MODEL = "WaitingForModel", "the VideoModel is not Ready yet (missing_model_policy=wait)"
-    QUEUED = "Queued", "over the cap on running generation Jobs; admitted first in, first out, priority first"
+    QUEUED = (
+        "Queued",
+        "over a cap (GPUs requested or generation Jobs running); admitted first in, first out, priority first",
+    )
     JOB_CREATED = "JobCreated", "the Job exists, its pod does not yet"
     WAITING_FOR_GPU = "WaitingForGPU", "the runner pod is unschedulable: no node with a free GPU of the pool"
     STARTING = "Starting", "the pod is scheduled and its container starting"
@@ -98,7 +101,11 @@ class Reason(StrEnum):
     MODE_NOT_SUPPORTED = "ModeNotSupported", "the model's pipeline cannot run spec.mode"
     JOB_DELETED = "JobDeleted", "someone deleted the Job before it finished"
     JOB_NAME_TAKEN = "JobNameTaken", "a Job of the VideoJob's name exists and belongs to another object; rename it"
-    SCHEDULING_NOT_ALLOWED = "SchedulingNotAllowed", "spec.scheduling asks for a value outside the allow-lists"
+    SCHEDULING_NOT_ALLOWED = (
+        "SchedulingNotAllowed",
+        "spec.scheduling asks for a value outside the allow-lists, spec.priority is above the ceiling without an "
+        "allowed PriorityClass, or spec.gpus is more than the GPU cap",
+    )
     # cancelled
     CANCELLED = "Cancelled", "spec.cancel was set; the Job is gone and no output is published"
     # the False side of conditions
