@@ -18,8 +18,9 @@ S3 settings come from the environment (``VIDEOGEN_S3_ENDPOINT_URL``, ``VIDEOGEN_
 What the runner gives back
 --------------------------
 - The MP4 (H.264, yuv420p, faststart), a metadata JSON (:class:`ResultMetadata`) and a poster JPEG, at the keys
-  given in :class:`OutputLocation`. The metadata is uploaded last: its presence means the set is complete. On
-  failure the runner deletes what it had uploaded, so nothing half-written stays.
+  given in :class:`OutputLocation`. The metadata is uploaded last (then its copy at ``record_key``, the job record
+  the API reads once the VideoJob is deleted): its presence means the set is complete. On failure the runner
+  deletes what it had uploaded, so nothing half-written stays.
 - A progress object (:class:`ProgressReport`) at :class:`ProgressLocation`, rewritten at every phase change and
   every denoising step. The runner's pod has no Kubernetes token, so the operator reads this object and mirrors it
   into ``VideoJob.status.progress``. ``videojobUid`` tells the operator the report is for this VideoJob and not an
@@ -71,6 +72,7 @@ __all__ = [
     "RunnerInput",
     "RuntimeOptions",
     "VideoJobRef",
+    "job_record_key",
 ]
 
 #: Environment variable holding the RunnerInput JSON (used when ``run`` gets no ``--input``).
@@ -123,6 +125,11 @@ class VideoJobRef(WireModel):
     name: str
     namespace: str = "default"
     uid: str = ""
+    #: The VideoJob's ``videogen.dev/owner`` label (a hash of the API key that made it), copied into the metadata so
+    #: that the API keeps its access rule for the output and the job record after the VideoJob is deleted (TTL).
+    owner: str | None = None
+    #: The VideoJob's creationTimestamp (RFC 3339), for the job view the API rebuilds from the job record.
+    created_at: str | None = None
 
 
 class ModelRef(WireModel):
@@ -141,10 +148,16 @@ class OutputLocation(WireModel):
     video_key: str
     metadata_key: str
     poster_key: str
+    #: A copy of the metadata under the VideoJob's name (:func:`job_record_key`), written last: how the API finds a
+    #: finished job by its id once the VideoJob is gone (TTL), without listing the outputs. None: not written.
+    record_key: str | None = None
 
     @classmethod
-    def for_video(cls, bucket: str, prefix: str, filename: str) -> OutputLocation:
-        """Keys for ``<prefix>/<filename>`` and its ``.json`` metadata and ``.jpg`` poster beside it."""
+    def for_video(
+        cls, bucket: str, prefix: str, filename: str, videojob: VideoJobRef | None = None
+    ) -> OutputLocation:
+        """Keys for ``<prefix>/<filename>`` and its ``.json`` metadata and ``.jpg`` poster beside it, and with
+        ``videojob`` the job record's."""
         stem = filename.removesuffix(".mp4")
         base = f"{prefix.strip('/')}/" if prefix.strip("/") else ""
         return cls(
@@ -152,10 +165,18 @@ class OutputLocation(WireModel):
             video_key=f"{base}{stem}.mp4",
             metadata_key=f"{base}{stem}.json",
             poster_key=f"{base}{stem}.jpg",
+            record_key=job_record_key(prefix, videojob.namespace, videojob.name) if videojob is not None else None,
         )
 
     def uri(self, key: str) -> str:
         return f"s3://{self.bucket}/{key}"
+
+
+def job_record_key(prefix: str, namespace: str, name: str) -> str:
+    """``<prefix>/.jobs/<namespace>/<videojob name>.json``: the job record, under the outputs' prefix so that it
+    lives as long as the outputs do (an S3 lifecycle rule on the prefix covers it)."""
+    base = f"{prefix.strip('/')}/" if prefix.strip("/") else ""
+    return f"{base}.jobs/{namespace}/{name}.json"
 
 
 class ProgressLocation(WireModel):
@@ -233,6 +254,8 @@ class ResultMetadata(WireModel):
 
     videojob: VideoJobRef
     mode: Mode
+    #: spec.model as the VideoJob named it (a VideoModel name or a repo id; None: the operator's default).
+    model: str | None = None
     prompt: str
     negative_prompt: str
     used: UsedParameters

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Final
 
 from videogen_common.names import is_output_filename, output_kind
+from videogen_common.resources.meta import LABEL_OWNER
 from videogen_common.resources.objects import VideoJob, VideoModel
 from videogen_common.runner_contract import OutputLocation, ProgressLocation, VideoJobRef
 from videogen_operator.settings import OperatorSettings
@@ -69,11 +70,17 @@ def output_location(videojob: VideoJob, settings: OperatorSettings) -> OutputLoc
     wanted = videojob.spec.output
     bucket = (wanted.bucket if wanted else None) or settings.output_bucket
     prefix = wanted.prefix if wanted is not None and wanted.prefix is not None else settings.output_prefix
-    return OutputLocation.for_video(bucket, prefix, output_file(videojob))
+    return OutputLocation.for_video(bucket, prefix, output_file(videojob), videojob_ref(videojob))
 
 
 def videojob_ref(videojob: VideoJob) -> VideoJobRef:
-    return VideoJobRef(name=videojob.name, namespace=videojob.namespace, uid=videojob.uid)
+    return VideoJobRef(
+        name=videojob.name,
+        namespace=videojob.namespace,
+        uid=videojob.uid,
+        owner=videojob.metadata.labels.get(LABEL_OWNER),
+        created_at=videojob.metadata.creation_timestamp,
+    )
 
 
 def progress_location(videojob: VideoJob, settings: OperatorSettings) -> ProgressLocation:

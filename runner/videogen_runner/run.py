@@ -178,6 +178,7 @@ def execute(
             metadata = ResultMetadata(
                 videojob=doc.videojob,
                 mode=spec.mode,
+                model=spec.model,
                 prompt=spec.prompt,
                 negative_prompt=plan.negative_prompt,
                 used=used,
@@ -195,7 +196,10 @@ def execute(
                 plan=plan.to_json(),
                 created_at=datetime.now(UTC),
             )
-            publisher.put_text(metadata.model_dump_json(by_alias=True, indent=2), out.metadata_key, "application/json")
+            metadata_json = metadata.model_dump_json(by_alias=True, indent=2)
+            publisher.put_text(metadata_json, out.metadata_key, "application/json")
+            if out.record_key is not None:
+                publisher.put_text(metadata_json, out.record_key, "application/json")
         except BaseException:
             publisher.rollback()
             raise
