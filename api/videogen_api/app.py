@@ -33,6 +33,10 @@ it back. Errors are always `{"error": "<what to fix>"}`.
 """
 
 
+#: The S3 readiness check's client: one attempt, answered within the probe's 5 s timeout or counted as unreachable.
+READINESS_CHECK_S3 = {"connect_timeout": 2.0, "read_timeout": 2.0, "max_attempts": 1}
+
+
 def create_app(
     settings: ApiSettings | None = None,
     *,
@@ -51,6 +55,7 @@ def create_app(
         s3_client or make_client(s3_settings),
         settings.bucket,
         make_client(s3_settings.model_copy(update={"endpoint_url": public_endpoint})) if public_endpoint else None,
+        None if s3_client else make_client(s3_settings.model_copy(update=READINESS_CHECK_S3)),
     )
     metrics = Metrics()
     job_cache = VideoJobCache(

@@ -6,6 +6,8 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
+from botocore.exceptions import ConnectionError as S3ConnectionError
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -15,6 +17,9 @@ log = logging.getLogger(__name__)
 
 TOO_MANY_REQUESTS = "Too many concurrent requests. Please try again later."
 MODEL_NOT_LOADED = "Model not loaded"
+S3_UNAVAILABLE = "Storage (S3) is unreachable, so this request cannot be served now; retry later"
+#: Seconds a client is told to wait after S3_UNAVAILABLE.
+S3_RETRY_AFTER_SECONDS = 30
 
 
 class ApiError(Exception):
@@ -87,6 +92,24 @@ async def _on_http_error(request: Request, exc: Exception) -> JSONResponse:
     return error_response(exc.status_code, message, exc.headers)
 
 
+def is_s3_outage(exc: BaseException) -> bool:
+    """S3 not answering (connection refused, timed out, cut off) or answering 5xx: the store's state, neither the
+    client's mistake nor a fault of our configuration (credentials, bucket), which stay errors."""
+    if isinstance(exc, S3ConnectionError | HTTPClientError):
+        return True
+    return (
+        isinstance(exc, ClientError) and int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)) >= 500
+    )
+
+
+async def _on_s3_error(request: Request, exc: Exception) -> JSONResponse:
+    if not is_s3_outage(exc):
+        return await _on_unexpected_error(request, exc)
+    # A 503 the client may retry (an upload, a video download), while job reads, which never touch S3, go on.
+    log.warning("S3 unavailable on %s %s: %s: %s", request.method, request.url.path, type(exc).__name__, exc)
+    return error_response(503, S3_UNAVAILABLE, {"Retry-After": str(S3_RETRY_AFTER_SECONDS)})
+
+
 async def _on_unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     # The traceback goes to the log, never to the client.
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
@@ -97,4 +120,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(ApiError, _on_api_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_error)
+    app.add_exception_handler(BotoCoreError, _on_s3_error)
+    app.add_exception_handler(ClientError, _on_s3_error)
     app.add_exception_handler(Exception, _on_unexpected_error)

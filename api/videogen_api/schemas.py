@@ -276,7 +276,8 @@ class HealthResponse(BaseModel):
 
 
 class ReadyResponse(BaseModel):
-    status: Literal["ready", "unavailable"]
+    #: degraded: serving (HTTP 200) with S3 unreachable, so job reads work and what needs S3 answers 503.
+    status: Literal["ready", "degraded", "unavailable"]
     #: "ok" or what failed, per dependency.
     checks: dict[str, str]
 

@@ -23,11 +23,14 @@ class ObjectHead:
 class Storage:
     """One bucket; keys are built by the callers."""
 
-    def __init__(self, s3_client: Any, bucket: str, presign_client: Any = None) -> None:
+    def __init__(self, s3_client: Any, bucket: str, presign_client: Any = None, check_client: Any = None) -> None:
         self._s3 = s3_client
         self.bucket = bucket
         # Presigned URLs name the endpoint they were signed for: clients may reach S3 elsewhere than the API does.
         self._presign = presign_client or s3_client
+        # The readiness check's own client, with one short attempt: an S3 that hangs must not make the probe time
+        # out (a timed-out probe fails the replica, which the degraded answer is there to avoid).
+        self._check = check_client or s3_client
 
     def uri(self, key: str) -> str:
         return f"s3://{self.bucket}/{key}"
@@ -70,4 +73,4 @@ class Storage:
 
     def check(self) -> None:
         """Raises when the bucket cannot be reached with these credentials."""
-        self._s3.head_bucket(Bucket=self.bucket)
+        self._check.head_bucket(Bucket=self.bucket)

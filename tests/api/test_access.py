@@ -6,9 +6,10 @@ import subprocess
 
 import pytest
 
-from tests.api.conftest import API_RULES, Operator, RunningApi, ServeApi, s3_settings
+from tests.api.conftest import API_RULES, DATA, Operator, RunningApi, ServeApi, s3_settings
 from tests.conftest import S3Endpoint
 from tests.rbac import read_can_i
+from videogen_api.errors import S3_UNAVAILABLE
 from videogen_dev.cluster import Cluster
 
 
@@ -38,16 +39,49 @@ def test_readyz_is_ready_when_kubernetes_and_s3_answer(api: RunningApi) -> None:
     assert response.json() == {"status": "ready", "checks": {"kubernetes": "ok", "s3": "ok", "cache": "ok"}}
 
 
-def test_readyz_says_which_dependency_failed(serve_api: ServeApi, s3: S3Endpoint) -> None:
+def test_readyz_with_s3_unreachable_is_degraded_and_still_passes_the_probe(serve_api: ServeApi, s3: S3Endpoint) -> None:
+    # Nothing listens on port 9: connection refused, as when the store is down.
     api = serve_api(s3_override=s3_settings(s3).model_copy(update={"endpoint_url": "http://127.0.0.1:9"}))
     response = api.http.get("/readyz")
-    assert response.status_code == 503
+    # 200: the probe passes, so the replica stays in the Service and keeps serving job reads.
+    assert response.status_code == 200
     body = response.json()
-    assert body["status"] == "unavailable"
-    assert body["checks"]["kubernetes"] == "ok"
+    assert body["status"] == "degraded"
+    assert body["checks"]["kubernetes"] == "ok" and body["checks"]["cache"] == "ok"
+    assert body["checks"]["s3"].startswith("unreachable")
     # Unauthenticated: which check failed, never the endpoint, bucket or exception text (those go to the log).
-    assert body["checks"]["s3"] == "failed (see the API's log)"
     assert "127.0.0.1" not in response.text and "Error" not in response.text
+
+
+def test_readyz_with_s3_refusing_the_keys_is_unavailable(serve_api: ServeApi, s3: S3Endpoint) -> None:
+    # A configuration fault, not an outage: the replica must not pass as ready.
+    api = serve_api(s3_override=s3_settings(s3).model_copy(update={"secret_access_key": "not-the-key"}))
+    response = api.http.get("/readyz")
+    assert response.status_code == 503
+    assert response.json()["status"] == "unavailable"
+    assert response.json()["checks"]["s3"] == "failed (see the API's log)"
+
+
+def test_with_s3_unreachable_job_reads_are_served_and_uploads_get_a_503_to_retry(
+    serve_api: ServeApi, s3: S3Endpoint
+) -> None:
+    api = serve_api(s3_override=s3_settings(s3).model_copy(update={"endpoint_url": "http://127.0.0.1:9"}))
+    submitted = api.http.post("/api/v1/generate/text-to-video", json={"prompt": "a lighthouse at dusk"})
+    assert submitted.status_code == 202, submitted.text
+    job_id = submitted.json()["job_id"]
+    read = api.http.get(f"/api/v1/job/{job_id}")
+    assert read.status_code == 200 and read.json()["status"] == "pending", read.text
+    upload = api.http.post(
+        "/api/v1/generate/image-to-video", files={"image": ("i.png", (DATA / "image.png").read_bytes())}
+    )
+    assert upload.status_code == 503, upload.text
+    assert upload.json() == {"error": S3_UNAVAILABLE}
+    assert int(upload.headers["Retry-After"]) > 0
+    # The refused upload made no VideoJob: the job list holds the text-to-video job only.
+    listed = api.http.get("/api/v1/jobs").json()
+    assert [job["job_id"] for job in listed["jobs"]] == [job_id], listed
+    outputs = api.http.get("/outputs/text2video_20250101_000000_abcdef.mp4")
+    assert outputs.status_code == 503 and outputs.json() == {"error": S3_UNAVAILABLE}
 
 
 def test_api_keys_when_configured_are_required_except_on_probes(serve_api) -> None:
