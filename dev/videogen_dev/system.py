@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 
 from videogen_dev import cluster as local_cluster
-from videogen_dev import container_images, release, smoke_models
+from videogen_dev import container_images, release, release_models, smoke_models
 from videogen_dev.settings import DevSettings
 from videogen_dev.waiting import wait_for
 
@@ -78,8 +78,7 @@ def chart_values(settings: DevSettings, image_ids: Mapping[str, str]) -> dict[st
     return release.local_values(values)
 
 
-def _install_chart(cluster: local_cluster.Cluster, image_ids: Mapping[str, str]) -> None:
-    values = chart_values(cluster.settings, image_ids)
+def _install_chart(cluster: local_cluster.Cluster, values: Mapping[str, Any]) -> None:
     release.install(cluster, RELEASE, NAMESPACE, values, "--wait", "--timeout", "5m")
 
 
@@ -91,11 +90,6 @@ def _api_ready(url: str) -> tuple[int, str]:
         return err.code, err.read().decode()
     except (urllib.error.URLError, OSError) as err:
         return 0, str(err)
-
-
-def _models_ready(cluster: local_cluster.Cluster) -> dict[str, str]:
-    models = cluster.get_json("videomodels", "-n", NAMESPACE)["items"]
-    return {m["metadata"]["name"]: m.get("status", {}).get("state", "") for m in models}
 
 
 def build_images() -> dict[str, str]:
@@ -112,7 +106,8 @@ def build_images() -> dict[str, str]:
 
 
 def up(settings: DevSettings) -> local_cluster.Cluster:
-    """Start everything that is not running (idempotent); returns when the API is ready and the models are."""
+    """Start everything that is not running (idempotent); returns when the API is ready and the release's models
+    are (other VideoModels in a Failed state are listed, not waited for)."""
     image_ids = build_images() if settings.node_containers else {}
     cluster = local_cluster.up(settings)
     cache = model_cache_dir(settings)
@@ -121,16 +116,21 @@ def up(settings: DevSettings) -> local_cluster.Cluster:
         # Download pods run as the chart's user and write the cache (locks, refs) as a real model cache's would.
         subprocess.run(["chmod", "-R", "a+rwX", str(cache)], check=True)
     _prerequisites(cluster)
+    values = chart_values(settings, image_ids)
     try:
-        _install_chart(cluster, image_ids)
+        _install_chart(cluster, values)
     except release.ReleaseError as err:
         raise SystemUpError(f"helm install of {RELEASE} failed: {err}") from err
     url = api_url(settings)
     wait_for(lambda: _api_ready(url), lambda seen: seen[0] == 200, 180, f"{url}/readyz to answer 200")
-    wait_for(
-        lambda: _models_ready(cluster),
-        lambda states: bool(states) and all(s == "Ready" for s in states.values()),
-        300,
-        "the smoke VideoModels to be Ready",
-    )
+    # Only the models this release installs are waited for: a user's VideoModel that cannot download here is
+    # reported, never waited on (it would hang every later `make up`).
+    try:
+        others = release_models.wait_for_release_models(
+            cluster, NAMESPACE, release_models.release_model_names(values), 300
+        )
+    except release_models.ModelFailedError as err:
+        raise SystemUpError(str(err)) from err
+    for line in others:
+        print(line)
     return cluster
