@@ -1,4 +1,5 @@
-"""Prometheus metrics: requests by route and code, latency, uploads. One registry per app (tests build several)."""
+"""Prometheus metrics, every name prefixed ``videogen_api_``: requests by route and code, latency, uploads, the
+VideoJob cache, the process. One registry per app (tests build several)."""
 
 from __future__ import annotations
 
@@ -19,8 +20,9 @@ if TYPE_CHECKING:
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        # process_resident_memory_bytes and the rest: what the upload and media-check bounds are measured with.
-        ProcessCollector(registry=self.registry)
+        # videogen_api_process_resident_memory_bytes and the rest: what the upload and media-check bounds are
+        # measured with (prefixed like every metric here, so they are told apart from other processes' in a query).
+        ProcessCollector(namespace="videogen_api", registry=self.registry)
         self.requests = Counter(
             "videogen_api_requests", "HTTP requests by route and status code", ["method", "route", "code"],
             registry=self.registry,

@@ -12,6 +12,7 @@ import asyncio
 import logging
 import threading
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -261,6 +262,10 @@ class Controller:
             )
         return entries
 
+    def model_label(self, videojob: VideoJob) -> str:
+        """The VideoModel name the metrics count ``videojob`` under."""
+        return metrics.model_label(videojob, self.view.videomodels(videojob.namespace), self.model_policy)
+
     def queued_count(self) -> int:
         return sum(1 for vj in self.view.videojobs() if vj.status.reason == Reason.QUEUED)
 
@@ -274,7 +279,7 @@ class Controller:
         if finished or any(p.get("status", {}).get("phase") in ("Running", "Succeeded") for p in pods):
             progress = await asyncio.to_thread(lambda: s3_objects.read_progress(self.s3(), progress_at))
         summary = videojob_status.summarize(videojob, job, pods, progress, output)
-        await self._write(videojob, summary)
+        await self._write(videojob, summary, pods)
         if summary.current_state.terminal:
             # A place under the cap is free: let the queue move now rather than at its next poll.
             self.videojob_workers.wake_all()
@@ -300,8 +305,9 @@ class Controller:
         self.videojob_workers.wake_all()
         return None
 
-    async def _write(self, videojob: VideoJob, summary: VideoJobStatus) -> None:
-        """Write the status if it changed, and post an Event when the state or reason moved somewhere notable."""
+    async def _write(self, videojob: VideoJob, summary: VideoJobStatus, pods: Sequence[Doc] = ()) -> None:
+        """Write the status if it changed, and post an Event when the state or reason moved somewhere notable.
+        The write that makes a VideoJob final also counts it in the metrics (``pods``: its Job's, for GPU time)."""
         current = videojob.status
         generation = self._generation(videojob)
         new = videojob_status.next_status(current, summary, generation, naming.now_rfc3339())
@@ -313,6 +319,9 @@ class Controller:
         # Our own later reads must not act on the old status before the watch delivers the new one.
         videojob.status = new
         self._written[videojob.uid] = (generation, new)
+        if new.current_state.terminal and not current.current_state.terminal:
+            # Once per VideoJob: a final status is never written again, by this process or by a restarted one.
+            metrics.observe_finished(videojob, new, self.model_label(videojob), pods)
         if (current.state, current.reason) == (new.state, new.reason):
             return
         if new.state == State.FAILED:
@@ -355,6 +364,7 @@ class Controller:
             videomodel.status = new
             if status.state != new.state and new.state is not None and new.state.terminal:
                 kind = "Normal" if new.state == ModelState.READY else "Warning"
+                metrics.observe_download(videomodel, new.state)
                 kopf.event(_ref(videomodel), type=kind, reason=new.state, message=fields.message or "")
         if fields.state is not None and fields.state.terminal:
             self._downloads_created.pop(uid, None)

@@ -66,8 +66,10 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     controller = Controller(config, S3Settings(), Kube())
     memo["controller"] = controller
     if config.metrics_port is not None:
-        metrics.register(metrics.StateCollector(controller.view.videojobs, controller.queued_count))
-        start_http_server(config.metrics_port, addr=config.metrics_host)
+        metrics.register(
+            metrics.StateCollector(controller.view.videojobs, controller.queued_count, controller.model_label)
+        )
+        start_http_server(config.metrics_port, addr=config.metrics_host, registry=metrics.REGISTRY)
 
 
 @kopf.on.cleanup()

@@ -16,7 +16,7 @@ from typing import Any
 
 from videogen_common.resources.objects import VideoJob
 from videogen_common.resources.videojob_status import WebhookStatus
-from videogen_operator import webhook_delivery, webhook_queue
+from videogen_operator import metrics, webhook_delivery, webhook_queue
 from videogen_operator.kube import Kube
 from videogen_operator.settings import OperatorSettings
 from videogen_operator.workers import Workers
@@ -89,7 +89,9 @@ class WebhookSender:
                 item.attempts + 1,
                 "delivered" if outcome.delivered else (outcome.error or outcome.status_code),
             )
-            webhook = webhook_queue.after_attempt(webhook, item, outcome, self.policy, datetime.now(UTC))
+            attempted = webhook_queue.after_attempt(webhook, item, outcome, self.policy, datetime.now(UTC))
+            metrics.observe_webhook(item.event, outcome.delivered, attempted.dropped > webhook.dropped)
+            webhook = attempted
         if webhook != current:
             if not await self.kube.patch_status(videojob, webhook_patch(webhook)):
                 return None

@@ -67,9 +67,9 @@ def _upload(api: RunningApi, path: Path, content_type: str) -> str:
 
 def _rss(api: RunningApi) -> float:
     for line in api.http.get("/metrics").text.splitlines():
-        if line.startswith("process_resident_memory_bytes "):
+        if line.startswith("videogen_api_process_resident_memory_bytes "):
             return float(line.split()[1])
-    raise AssertionError("the API's /metrics has no process_resident_memory_bytes")
+    raise AssertionError("the API's /metrics has no videogen_api_process_resident_memory_bytes")
 
 
 @pytest.mark.parametrize(
