@@ -41,6 +41,9 @@ LABEL_REPO_ID_HASH: Final = "videogen.dev/repo-id-hash"
 #: On a VideoJob made through REST: a hash of what was asked (mode, fields, model, uploaded bytes), so a replayed
 #: Idempotency-Key with a different request is told apart.
 ANNOTATION_REQUEST_FINGERPRINT: Final = "videogen.dev/request-fingerprint"
+#: On a VideoJob made through REST: the request id of the call that made it (the client's X-Request-ID when safe,
+#: else one the API made), logged by the API, the operator and the runner (videogen_common.logs).
+ANNOTATION_REQUEST_ID: Final = "videogen.dev/request-id"
 #: On a VideoModel: raising this number retries a Failed download (POST /api/v1/models/download does; so may
 #: ``kubectl annotate --overwrite``). Each attempt has its own download Job.
 ANNOTATION_DOWNLOAD_ATTEMPT: Final = "videogen.dev/download-attempt"
