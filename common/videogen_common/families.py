@@ -24,9 +24,14 @@ __all__ = [
     "Checkpoint",
     "Family",
     "FamilyName",
+    "GenerationShape",
     "ModelPipeline",
     "UnknownPipelineError",
     "frames_covering",
+    "generation_shape",
+    "is_distilled",
+    "limits_problem",
+    "model_limits_problem",
     "model_pipeline",
     "nearest_valid_frames",
     "nearest_valid_side",
@@ -229,3 +234,100 @@ def nearest_valid_side(requested: int, family: Family) -> int:
     """The nearest multiple of the family's side multiple (at least one multiple); ties go up."""
     m = family.side_multiple
     return max(m, int(requested / m + 0.5) * m)
+
+
+@dataclass(frozen=True)
+class GenerationShape:
+    """What a request's frames and size become on a model: the video's sides on the family's grid, its frames,
+    and the frames generated at the model's rate before the retime (``videogen-runner plan``'s ``used``)."""
+
+    width: int
+    height: int
+    #: Frames of the video: the request's when the clip is retimed, else rounded to the family's grid.
+    num_frames: int
+    generated_frames: int
+    generated_fps: int
+
+
+def generation_shape(
+    family: Family, checkpoint: Checkpoint, *, num_frames: int, fps: int, width: int, height: int
+) -> GenerationShape:
+    """A model with a native frame rate other than the requested one generates the requested duration
+    (``num_frames / fps``) at its own rate, on its frame grid, and the video is retimed to exactly ``num_frames`` at
+    ``fps``; otherwise the frames are rounded to the grid and the video has those."""
+    native = checkpoint.native_fps
+    if native is None or native == fps:
+        frames = generated = nearest_valid_frames(num_frames, family)
+        generated_fps = fps
+    else:
+        frames, generated_fps = num_frames, native
+        generated = frames_covering(num_frames / fps, native, family)
+    return GenerationShape(
+        width=nearest_valid_side(width, family),
+        height=nearest_valid_side(height, family),
+        num_frames=frames,
+        generated_frames=generated,
+        generated_fps=generated_fps,
+    )
+
+
+def limits_problem(checkpoint: Checkpoint, shape: GenerationShape, *, num_frames: int, fps: int) -> str | None:
+    """Why ``checkpoint`` cannot run this shape (naming the request fields to change and the limit), or None.
+
+    The one check of a checkpoint's limits: the runner refuses with it (exit 10), the API answers 400 with it when
+    it knows the model's family, the operator fails a VideoJob with it before creating a pod."""
+    if shape.width * shape.height > checkpoint.max_pixels:
+        return (
+            f"width x height {shape.width}x{shape.height} is {shape.width * shape.height} pixels per frame; "
+            f"{checkpoint.name} runs at most {checkpoint.max_pixels} (e.g. 1280x720): lower width or height"
+        )
+    if shape.generated_frames > checkpoint.max_frames:
+        rate = f"at its {shape.generated_fps} fps" if shape.generated_fps != fps else f"at {fps} fps"
+        return (
+            f"num_frames {num_frames} at fps {fps} lasts {num_frames / fps:.1f} s, which {checkpoint.name} "
+            f"generates as {shape.generated_frames} frames {rate}; it makes at most {checkpoint.max_frames} "
+            "frames: lower num_frames or raise fps"
+        )
+    return None
+
+
+def is_distilled(*names: str) -> bool:
+    """Whether a checkpoint is a guidance-distilled one by its repo id or folder (Lightricks name them
+    ``...-distilled``; a Hub snapshot's folder keeps the repo name)."""
+    return any("distilled" in name.lower() for name in names)
+
+
+def model_limits_problem(
+    *,
+    num_frames: int,
+    fps: int,
+    width: int,
+    height: int,
+    pipeline_class: str | None,
+    family: FamilyName | None,
+    names: tuple[str, ...] = (),
+) -> str | None:
+    """:func:`limits_problem` for a model known by its ``model_index.json`` class, or only by its family (a
+    VideoModel not downloaded yet): then only what every checkpoint of the family refuses is a problem. None when
+    neither is known (the runner decides) or the request fits; ``names`` (repo id, folder) tell a distilled one."""
+    if pipeline_class is not None and pipeline_class in PIPELINES:
+        pipeline = PIPELINES[pipeline_class]
+        candidates = [(pipeline.family, pipeline.checkpoint_for(is_distilled(*names)))]
+    elif family is not None:
+        candidates = [
+            (p.family, c)
+            for p in PIPELINES.values()
+            if p.family.name is family
+            for c in (p.checkpoint, p.distilled)
+            if c is not None
+        ]
+    else:
+        return None
+    problems = []
+    for model_family, checkpoint in candidates:
+        shape = generation_shape(model_family, checkpoint, num_frames=num_frames, fps=fps, width=width, height=height)
+        problem = limits_problem(checkpoint, shape, num_frames=num_frames, fps=fps)
+        if problem is None:
+            return None
+        problems.append(problem)
+    return problems[0] if problems else None

@@ -6,7 +6,7 @@ import re
 import secrets
 from pathlib import Path
 
-from videogen_common.families import Checkpoint, frames_covering, nearest_valid_frames, nearest_valid_side
+from videogen_common.families import Checkpoint, generation_shape
 from videogen_common.resources.videojob import Mode, VideoJobSpec
 from videogen_common.resources.videojob_status import UsedParameters
 from videogen_common.runner_contract import ModelRef
@@ -65,28 +65,24 @@ def resolve_used(
     # fails on an empty schedule), so run at least one: a hair above 1/steps, as int(steps * (1/steps)) can be 0.
     if spec.mode == Mode.VIDEO_TO_VIDEO and int(steps * strength) < 1:
         strength = min(1.0, (1.0 + 1e-9) / steps)
-    native = checkpoint.native_fps
-    if native is None or native == spec.fps:
-        frames = generated = nearest_valid_frames(spec.num_frames, info.family)
-        generated_fps = spec.fps
-    else:
-        frames, generated_fps = spec.num_frames, native
-        generated = frames_covering(spec.num_frames / spec.fps, native, info.family)
+    shape = generation_shape(
+        info.family, checkpoint, num_frames=spec.num_frames, fps=spec.fps, width=spec.width, height=spec.height
+    )
     return UsedParameters(
         model=repo_id,
         revision=revision,
         pipeline=pipeline_class,
-        num_frames=frames,
-        width=nearest_valid_side(spec.width, info.family),
-        height=nearest_valid_side(spec.height, info.family),
+        num_frames=shape.num_frames,
+        width=shape.width,
+        height=shape.height,
         fps=spec.fps,
         seed=seed,
         num_inference_steps=steps,
         guidance_scale=guidance,
         # The spec's default (0.8) is there for every mode, but only video-to-video runs it: do not report it else.
         strength=strength if spec.mode == Mode.VIDEO_TO_VIDEO else None,
-        generated_frames=generated,
-        generated_fps=generated_fps,
+        generated_frames=shape.generated_frames,
+        generated_fps=shape.generated_fps,
         negative_prompt_source="request" if spec.negative_prompt.strip() else "model",
         speed=spec.speed,
     )

@@ -14,7 +14,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-from videogen_common.families import Checkpoint, FamilyName
+from videogen_common.families import Checkpoint, FamilyName, GenerationShape, limits_problem
+from videogen_common.families import is_distilled as named_distilled
 from videogen_common.resources.videojob import Speed, VideoJobSpec
 from videogen_common.resources.videojob_status import UsedParameters
 from videogen_common.runner_contract import RuntimeOptions
@@ -166,7 +167,7 @@ def _read_json(path: Path) -> dict[str, Any]:
 def is_distilled(info: ModelInfo, repo_id: str) -> bool:
     """Whether the checkpoint is a guidance-distilled one: its repo id or folder says so (Lightricks name them
     ``...-distilled``; a Hub snapshot's folder keeps the repo name)."""
-    return "distilled" in repo_id.lower() or "distilled" in str(info.path).lower()
+    return named_distilled(repo_id, str(info.path))
 
 
 def count_parameters(folder: Path) -> int:
@@ -338,17 +339,10 @@ def make_plan(
     checkpoint = info.pipeline.checkpoint_for(distilled)
     used = resolve_used(spec, info, pipeline_class, checkpoint, repo_id=repo_id, revision=revision, seed=seed)
     generated = used.generated_frames or used.num_frames
-    if used.width * used.height > checkpoint.max_pixels:
-        raise InvalidInputError(
-            f"{used.width}x{used.height} is larger than {checkpoint.name} runs (at most {checkpoint.max_pixels} pixels "
-            f"per frame, e.g. 1280x720); ask for a smaller width and height"
-        )
-    if generated > checkpoint.max_frames:
-        raise InvalidInputError(
-            f"{spec.num_frames} frames at {spec.fps} fps last {spec.num_frames / spec.fps:.1f} s, which "
-            f"{checkpoint.name} generates as {generated} frames at {used.generated_fps} fps; it makes at most "
-            f"{checkpoint.max_frames}: ask for fewer frames or a higher fps"
-        )
+    shape = GenerationShape(used.width, used.height, used.num_frames, generated, used.generated_fps or used.fps)
+    # The same check the API makes at submit and the operator before it creates a pod (videogen_common.families).
+    if (problem := limits_problem(checkpoint, shape, num_frames=spec.num_frames, fps=spec.fps)) is not None:
+        raise InvalidInputError(problem)
     scheduler_config = _read_json(info.path / "scheduler" / "scheduler_config.json")
     flow_shift = checkpoint.flow_shift_for(used.width, used.height) if "flow_shift" in scheduler_config else None
 

@@ -270,8 +270,8 @@ def test_speed_presets_choose_a_step_cache_and_fp8_only_where_it_can_run(folders
 @pytest.mark.parametrize(
     ("fields", "message"),
     [
-        ({"width": 2048, "height": 2048}, "larger than wan2.1 runs"),
-        ({"numFrames": 64, "fps": 4}, "at most 129"),  # 16 s of video is 257 frames at Wan's 16 fps
+        ({"width": 2048, "height": 2048}, "wan2.1 runs at most 921600"),
+        ({"numFrames": 64, "fps": 4}, "makes at most 129 frames"),  # 16 s of video is 257 frames at Wan's 16 fps
     ],
 )
 def test_sizes_and_durations_beyond_the_checkpoint_are_invalid_input(

@@ -1,0 +1,37 @@
+"""A request over its model's limits (frame size, clip length) is a 400 at submit, not a runner exit 10 after the
+job was queued and its pod started.
+
+The check is the runner's own (:func:`videogen_common.families.model_limits_problem`), made when the API knows the
+model: spec.model names a VideoModel whose pipeline class (once downloaded) or family (spec.family) is known. A
+model known by neither is left to the runner, which checks again in any case.
+"""
+
+from __future__ import annotations
+
+from videogen_api.errors import bad_request
+from videogen_api.kube import Kube
+from videogen_api.videomodels import lookup_videomodel
+from videogen_common.families import model_limits_problem
+from videogen_common.resources.videojob import VideoJobSpec
+
+
+def check_model_limits(kube: Kube, spec: VideoJobSpec) -> None:
+    """Raise a 400 naming the field and the limit when spec's model cannot make what it asks for."""
+    if spec.model is None:
+        # The operator's default model for the mode: the API does not know which it is.
+        return
+    videomodel = lookup_videomodel(kube, spec.model)
+    if videomodel is None:
+        return
+    status = videomodel.status
+    problem = model_limits_problem(
+        num_frames=spec.num_frames,
+        fps=spec.fps,
+        width=spec.width,
+        height=spec.height,
+        pipeline_class=status.pipeline_class,
+        family=status.family or videomodel.spec.family,
+        names=(videomodel.spec.repo_id, status.path or ""),
+    )
+    if problem is not None:
+        raise bad_request(f"model {spec.model}: {problem}")
