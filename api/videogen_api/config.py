@@ -11,6 +11,8 @@ from videogen_common.names import MODES
 from videogen_common.webhooks import parse_networks
 
 _MIB = 1024 * 1024
+#: What storing an arrived upload in S3 and creating its VideoJob may take, on top of the body's arrival.
+UPLOAD_STORE_SECONDS = 60.0
 
 
 class ConfigurationError(Exception):
@@ -137,6 +139,10 @@ class ApiSettings(BaseSettings):
     forwarded_allow_ips: str = "127.0.0.1"
     #: Connections (and requests in progress) at once before the server answers 503 (uvicorn's limit_concurrency).
     max_connections: int = Field(default=256, ge=1)
+    #: Seconds a stopping server (SIGTERM: a rollout, a drain) lets the requests in progress finish before it cuts
+    #: them (uvicorn's timeout_graceful_shutdown); job event streams end at once (clients reconnect elsewhere). Unset:
+    #: body_timeout_seconds + 60, so an upload that began before the stop still arrives and is stored.
+    shutdown_grace_seconds: float | None = Field(default=None, gt=0)
 
     @field_validator(
         "model_catalog", "model_allowlist", "api_keys", "webhook_allowlist", "webhook_internal_networks", mode="before"
@@ -153,6 +159,12 @@ class ApiSettings(BaseSettings):
     def _networks(cls, value: list[str]) -> list[str]:
         parse_networks(value)
         return value
+
+    def shutdown_grace(self) -> float:
+        """shutdown_grace_seconds, or the upload window when unset."""
+        if self.shutdown_grace_seconds is not None:
+            return self.shutdown_grace_seconds
+        return self.body_timeout_seconds + UPLOAD_STORE_SECONDS
 
     def default_model(self, mode: str) -> str | None:
         """The configured default model for a mode, or None for the operator's default."""

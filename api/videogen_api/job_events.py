@@ -89,6 +89,7 @@ class JobEventHub:
         self._jobs: dict[str, _JobHistory] = {}
         # Ended jobs in the order they ended, with the time: their history goes once it is old enough.
         self._ended: OrderedDict[str, float] = OrderedDict()
+        self._closed = False
         cache.add_listener(self._on_change)
 
     def history(self, name: str) -> list[JobEvent]:
@@ -97,12 +98,24 @@ class JobEventHub:
             return list(job.events) if job is not None else []
 
     def subscribe(self, name: str) -> asyncio.Queue[JobEvent | None]:
-        """A queue that gets every later event of the job, and ``None`` when the VideoJob is deleted. Call from
-        the event loop; ``unsubscribe`` when done."""
+        """A queue that gets every later event of the job, and ``None`` when the VideoJob is deleted or the server
+        stops (``close``). Call from the event loop; ``unsubscribe`` when done."""
         subscriber = _Subscriber(asyncio.get_running_loop(), asyncio.Queue())
         with self._lock:
+            if self._closed:
+                subscriber.queue.put_nowait(None)
             self._jobs.setdefault(name, _JobHistory()).subscribers.append(subscriber)
         return subscriber.queue
+
+    def close(self) -> None:
+        """End every stream, now and from now on: the server is stopping. A stream lasts until its job ends, so
+        the shutdown's grace period would otherwise be spent on streams (and a rollout wait for it); their clients
+        reconnect (EventSource does) to a replica that stays, with Last-Event-ID, and miss nothing."""
+        with self._lock:
+            self._closed = True
+            for job in self._jobs.values():
+                for subscriber in job.subscribers:
+                    subscriber.loop.call_soon_threadsafe(subscriber.queue.put_nowait, None)
 
     def unsubscribe(self, name: str, queue: asyncio.Queue[JobEvent | None]) -> None:
         with self._lock:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import socket
 import sys
 
 import uvicorn
@@ -10,6 +11,7 @@ from fastapi import FastAPI
 
 from videogen_api.app import create_app
 from videogen_api.config import ApiSettings, ConfigurationError
+from videogen_api.job_events import JobEventHub
 
 
 def server_config(app: FastAPI, settings: ApiSettings, **overrides: object) -> uvicorn.Config:
@@ -22,8 +24,24 @@ def server_config(app: FastAPI, settings: ApiSettings, **overrides: object) -> u
         "forwarded_allow_ips": settings.forwarded_allow_ips,
         # Beyond this many connections and requests at once uvicorn answers 503 instead of queueing more work.
         "limit_concurrency": settings.max_connections,
+        # On SIGTERM requests in progress (uploads above all) finish for this long before they are cut; the chart's
+        # terminationGracePeriodSeconds leaves room for it.
+        "timeout_graceful_shutdown": settings.shutdown_grace(),
     }
     return uvicorn.Config(app, **(options | overrides))  # type: ignore[arg-type]
+
+
+class ApiServer(uvicorn.Server):
+    """uvicorn, ending the job event streams as it starts to stop: the requests in progress get the grace period,
+    an open stream (which lasts until its job ends) is told to reconnect elsewhere instead."""
+
+    def __init__(self, config: uvicorn.Config, job_events: JobEventHub) -> None:
+        super().__init__(config)
+        self._job_events = job_events
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        self._job_events.close()
+        await super().shutdown(sockets)
 
 
 def main() -> None:
@@ -35,7 +53,7 @@ def main() -> None:
         # A message naming the setting, not a traceback: the pod's log says what to fix.
         print(f"videogen-api: cannot start: {exc}", file=sys.stderr)
         sys.exit(2)
-    uvicorn.Server(server_config(app, settings)).run()
+    ApiServer(server_config(app, settings), app.state.job_events).run()
 
 
 if __name__ == "__main__":
