@@ -29,9 +29,11 @@ from videogen_api.references import model_reference_problem
 from videogen_api.storage import Storage
 from videogen_api.videojobs import FINGERPRINT_ANNOTATION, IDEMPOTENCY_LABEL, build_videojob, is_active
 from videogen_api.videomodels import ensure_videomodel, find_videomodel
+from videogen_api.request_ids import request_id_annotation
 from videogen_common.model_choice import ResolvedModel, is_repo_id, resolve_model
 from videogen_common.names import job_id_to_videojob_name, new_job_id, videojob_name_to_job_id
 from videogen_common.resources.meta import LABEL_OWNER
+from videogen_common import logs
 from videogen_common.resources.objects import VideoJob
 from videogen_common.resources.videojob import Mode
 from videogen_common.webhooks import destination_problem, parse_allowlist
@@ -143,7 +145,7 @@ class Admission:
             output_bucket=self._settings.bucket,
             output_prefix=self._settings.outputs_prefix.strip("/"),
             labels=labels,
-            annotations={FINGERPRINT_ANNOTATION: request_fingerprint},
+            annotations={FINGERPRINT_ANNOTATION: request_fingerprint} | request_id_annotation(),
         )
         if upload is not None and input_key is not None:
             self._storage.upload(input_key, upload.file, upload.media.content_type)
@@ -163,6 +165,7 @@ class Admission:
         # Another submit with this Idempotency-Key created it first (on this replica or another).
         self._delete_input(input_key)
         earlier = self._kube.get_videojob(name)
+            log.info("created VideoJob %s", name, extra=logs.videojob_fields(name, created.namespace))
         if earlier is None:
             raise ApiError(503, "A submit with this Idempotency-Key was being made at the same time; retry")
         return self._replay(earlier, caller, request_fingerprint)

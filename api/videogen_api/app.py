@@ -19,6 +19,7 @@ from videogen_api.gate import RequestGate, gated_routes, upload_room_for
 from videogen_api.job_events import JobEventHub
 from videogen_api.kube import Kube, make_api_client
 from videogen_api.metrics import Metrics, MetricsMiddleware
+from videogen_api.request_ids import RequestIdMiddleware
 from videogen_api.routes import events, generate, health, jobs, models, outputs, ui
 from videogen_api.routes.events import StreamLimits
 from videogen_api.storage import Storage
@@ -103,6 +104,8 @@ def create_app(
     _drop_422_from_openapi(app)
     return app
 
+    # Outermost of all: every answer carries the request id and every line written while serving it names it.
+    app.add_middleware(RequestIdMiddleware)
 
 def _drop_422_from_openapi(app: FastAPI) -> None:
     """FastAPI documents a 422 on every route; this API answers validation errors with 400 (errors.py)."""

@@ -6,6 +6,7 @@ from typing import Annotated
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from videogen_common.logs import LogFormat
 from videogen_common.model_choice import ANY_MODEL, ModelPolicy, policy_from
 from videogen_common.names import MODES
 from videogen_common.webhooks import parse_networks
@@ -146,6 +147,8 @@ class ApiSettings(BaseSettings):
 
     @field_validator(
         "model_catalog", "model_allowlist", "api_keys", "webhook_allowlist", "webhook_internal_networks", mode="before"
+    #: json (one object per line with the request id, for log pipelines) or plain.
+    log_format: LogFormat = "json"
     )
     @classmethod
     def _split_commas(cls, value: object) -> object:

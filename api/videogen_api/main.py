@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import socket
 import sys
 
@@ -12,6 +11,7 @@ from fastapi import FastAPI
 from videogen_api.app import create_app
 from videogen_api.config import ApiSettings, ConfigurationError
 from videogen_api.job_events import JobEventHub
+from videogen_common.logs import configure_logging
 
 
 def server_config(app: FastAPI, settings: ApiSettings, **overrides: object) -> uvicorn.Config:
@@ -27,6 +27,10 @@ def server_config(app: FastAPI, settings: ApiSettings, **overrides: object) -> u
         # On SIGTERM requests in progress (uploads above all) finish for this long before they are cut; the chart's
         # terminationGracePeriodSeconds leaves room for it.
         "timeout_graceful_shutdown": settings.shutdown_grace(),
+        # uvicorn's own lines go through the root logger's format (configure_logging), and the request id middleware
+        # writes the one line per request that its access log would.
+        "log_config": None,
+        "access_log": False,
     }
     return uvicorn.Config(app, **(options | overrides))  # type: ignore[arg-type]
 
@@ -45,8 +49,8 @@ class ApiServer(uvicorn.Server):
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = ApiSettings()
+    configure_logging(settings.log_format)
     try:
         app = create_app(settings)
     except ConfigurationError as exc:
