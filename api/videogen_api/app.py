@@ -101,11 +101,11 @@ def create_app(
     )
     # Added last, so it is outermost and also sees the gate's 413/415 answers.
     app.add_middleware(MetricsMiddleware, metrics=metrics)
+    # Outermost of all: every answer carries the request id and every line written while serving it names it.
+    app.add_middleware(RequestIdMiddleware)
     _drop_422_from_openapi(app)
     return app
 
-    # Outermost of all: every answer carries the request id and every line written while serving it names it.
-    app.add_middleware(RequestIdMiddleware)
 
 def _drop_422_from_openapi(app: FastAPI) -> None:
     """FastAPI documents a 422 on every route; this API answers validation errors with 400 (errors.py)."""
