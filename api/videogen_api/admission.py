@@ -161,11 +161,11 @@ class Admission:
             self._delete_input(input_key)
             raise
         if created is not None:
+            log.info("created VideoJob %s", name, extra=logs.videojob_fields(name, created.namespace))
             return Admitted(created, created=True)
         # Another submit with this Idempotency-Key created it first (on this replica or another).
         self._delete_input(input_key)
         earlier = self._kube.get_videojob(name)
-            log.info("created VideoJob %s", name, extra=logs.videojob_fields(name, created.namespace))
         if earlier is None:
             raise ApiError(503, "A submit with this Idempotency-Key was being made at the same time; retry")
         return self._replay(earlier, caller, request_fingerprint)
