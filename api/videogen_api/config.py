@@ -144,11 +144,11 @@ class ApiSettings(BaseSettings):
     #: them (uvicorn's timeout_graceful_shutdown); job event streams end at once (clients reconnect elsewhere). Unset:
     #: body_timeout_seconds + 60, so an upload that began before the stop still arrives and is stored.
     shutdown_grace_seconds: float | None = Field(default=None, gt=0)
+    #: json (one object per line with the request id, for log pipelines) or plain.
+    log_format: LogFormat = "json"
 
     @field_validator(
         "model_catalog", "model_allowlist", "api_keys", "webhook_allowlist", "webhook_internal_networks", mode="before"
-    #: json (one object per line with the request id, for log pipelines) or plain.
-    log_format: LogFormat = "json"
     )
     @classmethod
     def _split_commas(cls, value: object) -> object:
