@@ -13,6 +13,7 @@ from types import FrameType
 
 from pydantic import ValidationError
 
+from videogen_common import logs
 from videogen_common.resources.videojob_status import UsedParameters
 from videogen_common.runner_contract import INPUT_ENV, ExitCode, RunnerInput, RunResult
 from videogen_runner.errors import InvalidInputError, TerminatedError, exit_code_for
@@ -99,6 +100,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     progress: ProgressReporter | None = None
     try:
         doc = load_input(args.input)
+        ref = doc.videojob
+        logs.bind(**logs.videojob_fields(ref.name, ref.namespace, request_id=os.environ.get(logs.REQUEST_ID_ENV)))
         client = make_client(S3Settings())
         progress = ProgressReporter(client, doc.progress, doc.videojob.uid)
         result = execute(doc, client, progress, state, settings)
@@ -198,11 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     _quiet_libraries()
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    logs.configure_logging(RunnerSettings().log_format, logging.DEBUG if args.verbose else logging.INFO)
     code: int = args.func(args)
     return code
 

@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from videogen_common.logs import LogFormat
 from videogen_common.runner_contract import TERMINATION_LOG_ENV
 from videogen_common.s3 import S3Settings
 from videogen_runner.media import VideoLimits
@@ -19,6 +20,8 @@ class RunnerSettings(BaseSettings):
 
     model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
 
+    #: json (one object per line, with the job id, VideoJob and request id) or plain.
+    log_format: LogFormat = Field(default="json", alias="VIDEOGEN_RUNNER_LOG_FORMAT")
     #: Where the result (or a short error) is written for Kubernetes to show as the termination message.
     termination_log: str = Field(default="/dev/termination-log", alias=TERMINATION_LOG_ENV)
     #: x264 preset of the MP4 (CRF 18 either way): faster presets make larger files sooner. `veryfast` suits CPU-only

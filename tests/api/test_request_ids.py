@@ -1,4 +1,4 @@
-"""X-Request-ID: taken when safe (else made), answered on every response, in the API's JSON lines and on the VideoJob."""
+"""X-Request-ID: taken when safe (else made), answered on every response, in the API's JSON lines, on the VideoJob."""
 
 from __future__ import annotations
 
