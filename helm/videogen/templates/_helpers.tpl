@@ -39,14 +39,23 @@ app.kubernetes.io/component: {{ .component }}
 app.kubernetes.io/component: {{ .component }}
 {{- end }}
 
+{{/* A component's ServiceAccount: (dict "root" $ "component" "api"); its serviceAccount.name, else
+<fullname>-<component>; with serviceAccount.create=false the name must be given (the account exists already). */}}
+{{- define "videogen.serviceAccountName" -}}
+{{- $account := (index .root.Values .component).serviceAccount }}
+{{- if and (not $account.create) (not $account.name) }}
+{{- fail (printf "%s.serviceAccount.create=false runs the %s as an existing ServiceAccount: set %s.serviceAccount.name to it" .component .component .component) }}
+{{- end }}
+{{- default (printf "%s-%s" (include "videogen.fullname" .root) .component) $account.name }}
+{{- end }}
 {{- define "videogen.apiServiceAccount" -}}
-{{- default (printf "%s-api" (include "videogen.fullname" .)) .Values.api.serviceAccount.name }}
+{{- include "videogen.serviceAccountName" (dict "root" . "component" "api") }}
 {{- end }}
 {{- define "videogen.operatorServiceAccount" -}}
-{{- default (printf "%s-operator" (include "videogen.fullname" .)) .Values.operator.serviceAccount.name }}
+{{- include "videogen.serviceAccountName" (dict "root" . "component" "operator") }}
 {{- end }}
 {{- define "videogen.runnerServiceAccount" -}}
-{{- default (printf "%s-runner" (include "videogen.fullname" .)) .Values.runner.serviceAccount.name }}
+{{- include "videogen.serviceAccountName" (dict "root" . "component" "runner") }}
 {{- end }}
 
 {{- define "videogen.modelCacheClaim" -}}
