@@ -320,7 +320,8 @@ class Controller:
         videojob.status = new
         self._written[videojob.uid] = (generation, new)
         if new.current_state.terminal and not current.current_state.terminal:
-            # Once per VideoJob: a final status is never written again, by this process or by a restarted one.
+            # Once per VideoJob: a final status is never written again, by this process or by a restarted one. Before
+            # any await, so that no scrape sees the final status (through the view) without its count.
             metrics.observe_finished(videojob, new, self.model_label(videojob), pods)
         if (current.state, current.reason) == (new.state, new.reason):
             return

@@ -139,10 +139,12 @@ def test_a_running_operator_answers_liveness_and_serves_its_metrics(ns: Namespac
         lambda: get(f"http://127.0.0.1:{health_port}/healthz"), lambda answer: answer[0] == 200, 30, "liveness"
     )
     assert status == 200
-    # The gauges are read from the watch-fed view at scrape time, so they follow the status without a delay.
+    # Counted by the status write that made it final, before anything else happens.
+    labels = 'mode="text-to-video",model="smoke"'
+    finished = f'videogen_videojobs_finished_total{{{labels},reason="Succeeded",state="completed"}} 1.0'
     _, text = wait_for(
         lambda: get(f"http://127.0.0.1:{metrics_port}/metrics"),
-        lambda answer: 'videogen_videojobs{state="completed"} 1.0' in answer[1],
+        lambda answer: finished in answer[1],
         10,
         "the completed VideoJob in the metrics",
     )
@@ -154,8 +156,6 @@ def test_a_running_operator_answers_liveness_and_serves_its_metrics(ns: Namespac
     assert 'videogen_reconcile_errors_total{kind="videojob"} 0.0' in text
     assert 'videogen_reconcile_errors_total{kind="videomodel"} 0.0' in text
     # Counted once, under its VideoModel's name and mode: its outcome, its queue phase, its GPU time.
-    labels = 'mode="text-to-video",model="smoke"'
-    assert f'videogen_videojobs_finished_total{{{labels},reason="Succeeded",state="completed"}} 1.0' in text
     assert f'videogen_videojob_phase_seconds_count{{{labels},phase="queue"}} 1.0' in text
     assert f'videogen_videojob_duration_seconds_count{{{labels},state="completed"}} 1.0' in text
     assert f"videogen_gpu_seconds_total{{{labels}}}" in text
