@@ -9,6 +9,7 @@ this module only gathers their inputs and applies their outputs.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import threading
 import time
@@ -18,6 +19,7 @@ from typing import Any, Final
 
 import kopf
 
+from videogen_common import logs
 from videogen_common.model_choice import ModelUnavailable, ResolvedModel, allowlist_problem, resolve_model
 from videogen_common.resources.meta import API_VERSION, LABEL_VIDEOJOB_UID, LABEL_VIDEOMODEL_UID
 from videogen_common.resources.objects import VideoJob, VideoModel
@@ -83,13 +85,43 @@ class Controller:
         self._written: dict[str, tuple[int, VideoJobStatus]] = {}
         # Download Jobs created by this process that the Job index has not shown yet (VideoModel uid -> when).
         self._downloads_created: dict[str, float] = {}
+        # False while another operator holds the Lease (videogen_operator.leader): watch events then fill the view
+        # and start nothing.
+        self.leading = True
+        # The context of kopf's watch-event handlers, where kopf.event finds its queue: workers started on taking the
+        # Lease must run in it too, as those started by a watch event do.
+        self._event_context: contextvars.Context | None = None
+
+    def watch_event(self) -> None:
+        """Called by every watch-event handler, in its context."""
+        if self._event_context is None:
+            self._event_context = contextvars.copy_context()
+
+    def lead(self) -> None:
+        """This process holds the Lease now: start a worker for every object in the view, as a fresh start's watch
+        events would (no event yet: nothing in the view, and the events to come start them)."""
+        self.leading = True
+        if self._event_context is not None:
+            self._event_context.run(self._start_all)
+
+    def _start_all(self) -> None:
+        for videojob in list(self.view.videojobs()):
+            self.videojob_changed(videojob.uid)
+        for key in list(self.view.videomodels_index or {}):
+            if key[0] == "uid" and isinstance(key[1], str):
+                self.videomodel_changed(key[1])
+
+    def videomodel_changed(self, uid: str) -> None:
+        """A VideoModel watch event (already in the view): start or wake its worker."""
+        if self.leading:
+            self.videomodel_workers.ensure(uid)
 
     def videojob_changed(self, uid: str) -> None:
         """A VideoJob watch event (already in the view): start its worker, or wake it, unless the event only echoes
         our own status write (each write comes back as an event, and reconciling it again would find nothing to do).
         A VideoJob the view skipped (it does not parse) gets no worker."""
         videojob = self.view.videojob(uid)
-        if videojob is None:
+        if videojob is None or not self.leading:
             return
         self.webhooks.changed(videojob)
         echo = (self._generation(videojob), videojob.status)
@@ -137,6 +169,8 @@ class Controller:
         videojob = self.view.videojob(uid)
         if videojob is None:
             return None
+        # Each worker is its own task: its lines (and its threads') name the VideoJob and the request that made it.
+        logs.bind(**logs.videojob_fields(videojob.name, videojob.namespace, videojob.metadata.annotations))
         status = videojob.status
         if status.current_state.terminal:
             self._locations.pop(uid, None)
@@ -208,6 +242,7 @@ class Controller:
             self._created.pop(uid, None)
             raise
         if created:
+            log.info("created Job %s", body["metadata"]["name"])
             waited = datetime.now(UTC) - naming.created_at(videojob)
             metrics.JOB_CREATION_SECONDS.observe(max(0.0, waited.total_seconds()))
         # What the Job's first watch event will summarize to as well, so that event writes nothing more.
@@ -325,6 +360,7 @@ class Controller:
             metrics.observe_finished(videojob, new, self.model_label(videojob), pods)
         if (current.state, current.reason) == (new.state, new.reason):
             return
+        log.info("%s (%s): %s", new.state, new.reason, new.message or "")
         if new.state == State.FAILED:
             kopf.event(_ref(videojob), type="Warning", reason="Failed", message=new.message or "")
         elif new.state is not None and new.reason is not None and (event := EVENTS.get((new.state, new.reason))):

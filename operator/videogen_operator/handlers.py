@@ -5,12 +5,14 @@ Run with ``kopf run -m videogen_operator.handlers --namespace NS`` (or ``--all-n
 status is entirely ours, and deleting a VideoJob never waits for the operator (garbage collection removes the
 Job and pods through the owner reference).
 
-One replica (Deployment strategy Recreate): the cap and the admission order are decided in this process.
+One acting operator (the holder of the Lease, videogen_operator.leader): the cap and the admission order are
+decided in this process. Others may run beside it, watching, and take over when it goes.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -28,7 +30,7 @@ from videogen_common.resources.meta import (
 )
 from videogen_common.resources.objects import VIDEOJOBS, VIDEOMODELS, VideoJob, VideoModel
 from videogen_common.s3 import S3Settings
-from videogen_operator import metrics
+from videogen_operator import leader, metrics
 from videogen_operator.cluster_view import parse, trimmed
 from videogen_operator.controller import Controller
 from videogen_operator.kube import CONCURRENCY, Kube, load_config
@@ -65,6 +67,13 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(CONCURRENCY, thread_name_prefix="io"))
     controller = Controller(config, S3Settings(), Kube())
     memo["controller"] = controller
+    if config.leader_election:
+        # Watch and index from now on, act only once the Lease is ours (before any watch event is handled).
+        namespace = memo.get("lease_namespace") or leader.lease_namespace(config, [])
+        election = leader.LeaderElection(controller.kube, config, namespace)
+        controller.leading = False
+        memo["election"] = election
+        memo["leadership"] = asyncio.create_task(_lead(controller, election), name="leadership")
     if config.metrics_port is not None:
         metrics.register(
             metrics.StateCollector(controller.view.videojobs, controller.queued_count, controller.model_label)
@@ -72,12 +81,25 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
         start_http_server(config.metrics_port, addr=config.metrics_host, registry=metrics.REGISTRY)
 
 
+async def _lead(controller: Controller, election: leader.LeaderElection) -> None:
+    await election.acquire()
+    controller.lead()
+    await election.keep()
+
+
 @kopf.on.cleanup()
 async def stop_workers(memo: kopf.Memo, **_: Any) -> None:
     controller: Controller = memo["controller"]
+    if (leadership := memo.get("leadership")) is not None:
+        leadership.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await leadership
     await controller.videojob_workers.stop_all()
     await controller.videomodel_workers.stop_all()
     await controller.webhooks.workers.stop_all()
+    if (election := memo.get("election")) is not None:
+        # Only now that nothing acts any more: a waiting operator takes over at its next look.
+        await election.release()
 
 
 @kopf.index(GROUP, VERSION, VIDEOJOBS)
@@ -109,6 +131,7 @@ async def pods_by_owner_uid(body: kopf.Body, labels: kopf.Labels, **_: Any) -> d
 def _controller(memo: kopf.Memo, kwargs: dict[str, Any]) -> Controller:
     controller: Controller = memo["controller"]
     controller.view.attach(**kwargs)
+    controller.watch_event()
     return controller
 
 
@@ -127,7 +150,7 @@ async def videomodel_event(event: kopf.RawEvent, uid: str, memo: kopf.Memo, **kw
     if event["type"] == "DELETED":
         controller.videomodel_workers.stop(uid)
         return
-    controller.videomodel_workers.ensure(uid)
+    controller.videomodel_changed(uid)
 
 
 @kopf.on.event("batch", "v1", "jobs", labels=OURS)

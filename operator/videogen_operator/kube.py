@@ -141,3 +141,40 @@ class Kube:
                 return False
             raise
         return True
+
+    async def read_lease(self, namespace: str, name: str) -> dict[str, Any] | None:
+        """The coordination.k8s.io Lease, or None when there is none."""
+        try:
+            return await asyncio.to_thread(self._call, "GET", _lease_path(namespace, name), parse=True)
+        except ApiException as err:
+            if err.status == 404:
+                return None
+            raise
+
+    async def create_lease(self, body: dict[str, Any]) -> dict[str, Any] | None:
+        """Create the Lease; None when one of its name exists already (someone else was quicker)."""
+        meta = body["metadata"]
+        path = _path("apis", "coordination.k8s.io", "v1", "namespaces", meta["namespace"], "leases")
+        try:
+            return await asyncio.to_thread(self._call, "POST", path, body, parse=True)
+        except ApiException as err:
+            if err.status == 409:
+                return None
+            raise
+
+    async def replace_lease(self, body: dict[str, Any]) -> dict[str, Any] | None:
+        """Replace the Lease if it is still the version ``body`` carries (metadata.resourceVersion); None when it
+        changed meanwhile (another holder wrote it) or is gone."""
+        meta = body["metadata"]
+        try:
+            return await asyncio.to_thread(
+                self._call, "PUT", _lease_path(meta["namespace"], meta["name"]), body, parse=True
+            )
+        except ApiException as err:
+            if err.status in (404, 409):
+                return None
+            raise
+
+
+def _lease_path(namespace: str, name: str) -> str:
+    return _path("apis", "coordination.k8s.io", "v1", "namespaces", namespace, "leases", name)

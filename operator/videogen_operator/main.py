@@ -5,9 +5,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import sys
 
 import kopf
 
+from videogen_common.logs import configure_logging
+from videogen_operator import leader
 from videogen_operator.settings import OperatorSettings
 
 
@@ -27,16 +30,26 @@ def main(argv: list[str] | None = None) -> None:
     import videogen_operator.handlers  # noqa: F401 - registers the handlers with kopf
 
     settings = OperatorSettings()
-    kopf.configure(log_format=kopf.LogFormat.JSON if settings.log_format == "json" else kopf.LogFormat.PLAIN)
+    # The components' one line format (videogen_common.logs), kopf's own lines included.
+    configure_logging(settings.log_format)
     # One "Handler succeeded" line per watch event would drown everything else.
     logging.getLogger("kopf.objects").setLevel(logging.WARNING)
+    logging.getLogger("asyncio").setLevel(logging.WARNING)
+    lease_namespace = None
+    if settings.leader_election:
+        try:
+            lease_namespace = leader.lease_namespace(settings, args.namespace)
+        except ValueError as err:
+            print(f"videogen-operator: cannot start: {err}", file=sys.stderr)
+            sys.exit(2)
     asyncio.run(
         kopf.operator(
             clusterwide=not args.namespace,
             namespaces=args.namespace,
             liveness_endpoint=settings.liveness_endpoint,
-            # One replica by design (Deployment strategy Recreate): no peering objects needed.
+            # Our own Lease decides who acts (videogen_operator.leader): kopf's peering objects are not needed.
             standalone=True,
+            memo=kopf.Memo(lease_namespace=lease_namespace),
         )
     )
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from typing import Any, Final
 
+from videogen_common import logs
 from videogen_common.model_choice import ResolvedModel
-from videogen_common.resources.meta import LABEL_KUEUE_QUEUE
+from videogen_common.resources.meta import ANNOTATION_REQUEST_ID, LABEL_KUEUE_QUEUE
 from videogen_common.resources.objects import VideoJob
 from videogen_common.runner_contract import INPUT_ENV, ExitCode, ModelRef, RunnerInput, RuntimeOptions
 from videogen_operator import naming, pod_building
@@ -87,10 +88,13 @@ def desired_job(
         limits["nvidia.com/gpu"] = str(spec.gpus)
     if settings.runner_memory_limit:
         limits["memory"] = settings.runner_memory_limit
+    # The request that made the VideoJob, for the runner's log lines (checked again: anyone may annotate a VideoJob).
+    request_id = logs.valid_request_id(videojob.metadata.annotations.get(ANNOTATION_REQUEST_ID))
     env = [
         {"name": INPUT_ENV, "value": runner_input(videojob, model, settings).to_json()},
         *s3_env(settings, s3_endpoint_url, s3_region, s3_path_style),
         *({"name": k, "value": v} for k, v in sorted(settings.runner_env.items())),
+        *([{"name": logs.REQUEST_ID_ENV, "value": request_id}] if request_id else []),
     ]
     mounts: list[dict[str, Any]] = [
         {"name": "model-cache", "mountPath": settings.model_cache_mount_path, "readOnly": True},

@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import PurePosixPath
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from videogen_common.model_choice import ANY_MODEL, ModelPolicy
@@ -180,6 +180,22 @@ class OperatorSettings(BaseSettings):
     liveness_endpoint: str | None = "http://0.0.0.0:8080/healthz"
     #: json (one object per line, for log pipelines) or plain.
     log_format: Literal["json", "plain"] = "json"
+    #: Leader election: only the operator holding the Lease reconciles; others watch and wait to take over. Off only
+    #: where one operator runs by construction.
+    leader_election: bool = True
+    #: Name of the coordination.k8s.io Lease.
+    lease_name: str = "videogen-operator"
+    #: Namespace of the Lease; null: the pod's own namespace (else the one namespace watched).
+    lease_namespace: str | None = None
+    #: This operator's name in the Lease, unique per running operator; null: the host name (the pod's name, which a
+    #: restarted container keeps, so it takes its own Lease back at once).
+    leader_identity: str | None = None
+    #: Seconds a Lease that stopped changing stays its holder's; a waiting operator takes over after this.
+    lease_duration_seconds: int = Field(default=15, ge=2)
+    #: Seconds the holder may go without renewing before it exits (less than the duration, so it stops first).
+    lease_renew_deadline_seconds: float = Field(default=10.0, gt=0)
+    #: Seconds between renewals, and between a waiting operator's looks at the Lease.
+    lease_retry_seconds: float = Field(default=2.0, gt=0)
     #: kopf's advice: a server-side watch timeout so a silently dead watch is replaced.
     watch_server_timeout: int = 300
     #: Client-side watch timeout, a little above the server's.
@@ -217,6 +233,16 @@ class OperatorSettings(BaseSettings):
     def _networks(cls, value: list[str]) -> list[str]:
         parse_networks(value)
         return value
+
+    @model_validator(mode="after")
+    def _lease_timing(self) -> OperatorSettings:
+        # The holder must give up before a waiting operator may take over, and renew more than once before that.
+        if not self.lease_retry_seconds < self.lease_renew_deadline_seconds < self.lease_duration_seconds:
+            raise ValueError(
+                "lease timings must be lease_retry_seconds < lease_renew_deadline_seconds < lease_duration_seconds "
+                f"(got {self.lease_retry_seconds}, {self.lease_renew_deadline_seconds}, {self.lease_duration_seconds})"
+            )
+        return self
 
     def webhook_trusted(self) -> Allowlist:
         """The destinations trusted beyond public https (``webhook_allowlist``)."""

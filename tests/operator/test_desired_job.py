@@ -8,7 +8,9 @@ from typing import Any
 import pytest
 
 from tests.operator.factories import MODEL, UID, videojob
+from videogen_common.logs import REQUEST_ID_ENV
 from videogen_common.names import is_output_filename
+from videogen_common.resources.meta import ANNOTATION_REQUEST_ID
 from videogen_common.resources.videojob import Scheduling
 from videogen_common.runner_contract import ExitCode, RunnerInput
 from videogen_operator.naming import output_file
@@ -279,3 +281,15 @@ def test_by_default_no_per_job_override_is_allowed() -> None:
     assert problem == (
         "spec.scheduling.runtimeClassName 'nvidia' is not allowed (allowed: none; setting allowed_runtime_classes)"
     )
+
+
+def test_the_request_id_on_the_videojob_reaches_the_runner_env_only_when_it_is_safe() -> None:
+    with_id = videojob()
+    with_id.metadata.annotations[ANNOTATION_REQUEST_ID] = "req-abc-123"
+    built = desired_job(with_id, MODEL, OperatorSettings(), s3_endpoint_url="http://s3:8333")
+    assert env(built)[REQUEST_ID_ENV]["value"] == "req-abc-123"
+    # Anyone who may edit the VideoJob may write the annotation: a value that could forge log lines is dropped.
+    forged = videojob()
+    forged.metadata.annotations[ANNOTATION_REQUEST_ID] = 'x"\n{"level": "ERROR"}'
+    assert REQUEST_ID_ENV not in env(desired_job(forged, MODEL, OperatorSettings()))
+    assert REQUEST_ID_ENV not in env(build())
