@@ -119,7 +119,8 @@ def release_values(namespace: str, s3: S3Endpoint, overrides: Mapping[str, Any] 
     prefix = f"system-tests/{namespace}"
     per_release = {
         "api": {"port": free_port()},
-        "operator": {"healthPort": free_port()},
+        # Metrics on (`make up` leaves them off): tests/e2e/test_monitoring.py scrapes them.
+        "operator": {"healthPort": free_port(), "metricsPort": free_port()},
         "s3": {
             "endpoint": s3.endpoint_url,
             "region": s3.region,
