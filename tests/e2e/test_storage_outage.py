@@ -1,9 +1,10 @@
 """S3 goes away while runners run. The store is the session release's private SeaweedFS (tests/system_release.py), so
 stopping it disturbs no other test on this machine; it is started again before the test ends, whatever happens.
 
-Two jobs run through the outage: one that may retry (the REST default, maxRetries 2) completes on a retry once S3 is
-back, and one that may not (a VideoJob with maxRetries 0) fails with a message that names S3. Neither is ever
-completed without its video in S3.
+While S3 is down the API stays ready (degraded: its probe still passes) and keeps answering job reads. Two jobs run
+through the outage: one that may retry (the REST default, maxRetries 2) completes on a retry once S3 is back, and one
+that may not (a VideoJob with maxRetries 0) fails with a message that names S3. Neither is ever completed without its
+video in S3.
 """
 
 from __future__ import annotations
@@ -63,6 +64,13 @@ def test_s3_stopped_while_runners_run_a_retried_job_completes_and_a_final_one_fa
         )
         kill_s3(system)
         try:
+            # The API stays in the Service: its readiness answers 200 (what the probe needs) and says S3 is down,
+            # and job reads go on, from its VideoJob cache.
+            ready = system.http.get("/readyz")
+            assert ready.status_code == 200, ready.text
+            assert ready.json()["status"] == "degraded" and ready.json()["checks"]["s3"].startswith("unreachable")
+            # Served (200) with the job's state: processing, or pending again if its attempt already failed.
+            assert system.job(retried_id)["status"] in ("processing", "pending")
             # Wait out what the outage does: the first attempts fail (the runner checks S3 before it generates).
             wait_for(
                 lambda: (
