@@ -1,14 +1,16 @@
 """Admitting a generation request: model readiness, idempotency, the concurrency limits, then one VideoJob.
 
 The concurrency limits (the namespace's, and each API key's) count active VideoJobs (a quorum list from the
-apiserver), never an in-memory counter, so they survive restarts and are shared by every replica. Within one replica
-the count and the create happen under one lock, so the limits are exact however many requests arrive at once.
-Across N replicas each replica can pass its count at the same moment, so up to ``limit + N - 1`` jobs can be
-active; run one replica where a limit must be exact.
+apiserver of the VideoJobs without the ``videogen.dev/finished`` label, which the operator sets on a terminal one),
+never an in-memory counter, so they survive restarts and are shared by every replica, and cost what the active jobs
+cost, never what the history does. Within one replica the count and the create happen under one lock, so the limits
+are exact however many requests arrive at once. Across N replicas each replica can pass its count at the same
+moment, so up to ``limit + N - 1`` jobs can be active; run one replica where a limit must be exact.
 
 Idempotency is the apiserver's: a submit with an Idempotency-Key gets a VideoJob name derived from the caller's key
-and the Idempotency-Key, so a second create of it, from any replica, is a 409 and becomes a replay; two jobs for one
-key cannot exist. Each submit's upload has a key of its own, so the losing submit removes only its own.
+and the Idempotency-Key, so the lookup is a GET by name and a second create of it, from any replica, is a 409 and
+becomes a replay; two jobs for one key cannot exist while the first VideoJob does (after its TTL the key is free).
+Each submit's upload has a key of its own, so the losing submit removes only its own.
 """
 
 from __future__ import annotations
@@ -26,14 +28,14 @@ from videogen_api.errors import MODEL_NOT_LOADED, TOO_MANY_REQUESTS, ApiError, b
 from videogen_api.kube import Kube
 from videogen_api.media import MediaType, VideoFacts
 from videogen_api.references import model_reference_problem
-from videogen_api.request_ids import request_id_annotation
 from videogen_api.storage import Storage
 from videogen_api.videojobs import FINGERPRINT_ANNOTATION, IDEMPOTENCY_LABEL, build_videojob, is_active
 from videogen_api.videomodels import ensure_videomodel, find_videomodel
-from videogen_common import logs
+from videogen_api.request_ids import request_id_annotation
 from videogen_common.model_choice import ResolvedModel, is_repo_id, resolve_model
 from videogen_common.names import job_id_to_videojob_name, new_job_id, videojob_name_to_job_id
 from videogen_common.resources.meta import LABEL_OWNER
+from videogen_common import logs
 from videogen_common.resources.objects import VideoJob
 from videogen_common.resources.videojob import Mode
 from videogen_common.webhooks import destination_problem, parse_allowlist
@@ -211,7 +213,10 @@ class Admission:
             self._storage.delete(key)
 
     def _check_capacity(self, caller: Caller) -> None:
-        active = [videojob for videojob in self._kube.list_videojobs() if is_active(videojob)]
+        # Only the VideoJobs not labelled finished come back (the apiserver filters): the count costs what the
+        # active jobs cost, whatever the history. A job that finished a moment ago but is not labelled yet is in the
+        # answer, and its status leaves it out here.
+        active = [videojob for videojob in self._kube.list_open_videojobs() if is_active(videojob)]
         retry = {"Retry-After": str(self._settings.retry_after_seconds)}
         if len(active) >= self._settings.max_concurrent_jobs:
             raise ApiError(429, TOO_MANY_REQUESTS, retry)

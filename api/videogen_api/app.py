@@ -60,7 +60,10 @@ def create_app(
     )
     metrics = Metrics()
     job_cache = VideoJobCache(
-        kube.api_client, kube.namespace, watch_timeout_seconds=settings.cache_watch_timeout_seconds
+        kube.api_client,
+        kube.namespace,
+        watch_timeout_seconds=settings.cache_watch_timeout_seconds,
+        finished_window=settings.cache_finished_jobs,
     )
     metrics.watch_cache(job_cache)
 

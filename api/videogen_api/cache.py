@@ -1,5 +1,9 @@
 """A watch-fed cache of the VideoJobs in the API's namespace (a small informer), so job reads skip the apiserver.
 
+It holds every open VideoJob and a bounded window of finished ones (the newest ``finished_window`` by creation
+time), so its memory grows with active work, never with history: a read of an older finished job falls back to the
+apiserver (a GET by name), and once the VideoJob is gone to the job record in S3 (routes/jobs.py).
+
 One background thread lists the VideoJobs, then watches from the list's resourceVersion and applies every event
 in the order the apiserver sends it. The cache only ever holds what the list and the watch delivered, so it is
 the apiserver's state as of some recent resourceVersion: it lags (usually by milliseconds) but never reorders.
@@ -19,12 +23,16 @@ What it does not give, and how the API covers it (routes/jobs.py):
   replica), and ``note_write`` records the resourceVersion of this replica's own writes: until the watch has
   delivered that version, ``get`` answers ``None`` for the object and the caller reads it from the apiserver.
 - Exact counts. The concurrency limit must count jobs that a create has just returned, so admission.py keeps its
-  quorum list and never reads this cache.
+  quorum list (of open VideoJobs only, by label selector) and never reads this cache.
+- Every finished job. A relist reads every VideoJob, a page at a time, and keeps the open ones and the newest
+  finished ones: its memory stays bounded, its time grows with the VideoJobs the TTL has not removed yet. It
+  happens at start and after a 410, not per request.
 """
 
 from __future__ import annotations
 
 import contextlib
+import heapq
 import logging
 import random
 import threading
@@ -36,9 +44,10 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError as Urllib3Error
 
-from videogen_api.kube import WatchEvent, parse_videojob_page, parse_watch_event
+from videogen_api.kube import WatchEvent, parse_items, parse_watch_event
 from videogen_common.resources.meta import GROUP, VERSION
 from videogen_common.resources.objects import VIDEOJOBS, VideoJob
+from videogen_common.resources.videojob_status import State
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +68,27 @@ def _version(resource_version: str | None) -> int | None:
         return int(resource_version) if resource_version is not None else None
     except ValueError:
         return None
+
+
+#: Where a finished VideoJob stands in the window: (creationTimestamp, name), the order GET /api/v1/jobs shows.
+_Order = tuple[str, str]
+
+
+def _order(name: str, creation_timestamp: str | None) -> _Order:
+    return (creation_timestamp or "", name)
+
+
+def _is_finished(videojob: VideoJob) -> bool:
+    return videojob.status.current_state.terminal
+
+
+def _raw_finished(item: dict[str, Any]) -> bool:
+    """Whether a listed VideoJob (its JSON, before parsing) is finished: a relist skips parsing the old ones."""
+    state = (item.get("status") or {}).get("state")
+    try:
+        return state is not None and State(state).terminal
+    except ValueError:
+        return False
 
 
 #: Told of every change the cache applies: the VideoJob's name and its new object, ``None`` once it is gone.
@@ -83,12 +113,24 @@ class CacheStats:
 class VideoJobCache:
     """VideoJobs of one namespace by name. Objects handed out are shared: callers must not modify them."""
 
-    def __init__(self, api_client: client.ApiClient, namespace: str, *, watch_timeout_seconds: int = 300) -> None:
+    def __init__(
+        self,
+        api_client: client.ApiClient,
+        namespace: str,
+        *,
+        watch_timeout_seconds: int = 300,
+        finished_window: int = 1000,
+    ) -> None:
         self._objects = client.CustomObjectsApi(api_client)
         self.namespace = namespace
         self._watch_timeout = watch_timeout_seconds
+        self.finished_window = finished_window
         self._lock = threading.Lock()
         self._items: dict[str, VideoJob] = {}
+        # The finished VideoJobs in _items by name, and a min-heap of their places to evict the oldest from. The
+        # heap may hold places of names no longer kept (deleted since); they are skipped, and dropped on a rebuild.
+        self._finished: dict[str, _Order] = {}
+        self._finished_heap: list[_Order] = []
         self._resource_version: str | None = None
         self._synced = threading.Event()
         # name -> resourceVersion of this replica's latest write to it that the watch has not delivered yet.
@@ -135,6 +177,12 @@ class VideoJobCache:
     def __len__(self) -> int:
         with self._lock:
             return len(self._items)
+
+    @property
+    def finished_count(self) -> int:
+        """Finished VideoJobs held (at most ``finished_window``)."""
+        with self._lock:
+            return len(self._finished)
 
     def note_write(self, videojob: VideoJob) -> None:
         """Record a write this replica made (the object the apiserver returned), so ``get`` does not answer with
@@ -239,6 +287,11 @@ class VideoJobCache:
         with self._lock:
             old = self._items
             self._items = fresh
+            self._finished = {
+                item.name: _order(item.name, item.metadata.creation_timestamp) for item in items if _is_finished(item)
+            }
+            self._finished_heap = list(self._finished.values())
+            heapq.heapify(self._finished_heap)
             self._resource_version = resource_version
             self._pending_writes = {
                 name: version for name, version in self._pending_writes.items() if listed is None or version > listed
@@ -253,22 +306,36 @@ class VideoJobCache:
         self._notify(changes)
 
     def _list_all(self) -> tuple[list[VideoJob], str]:
-        """Every VideoJob, a page at a time; all pages are one snapshot at the first page's resourceVersion."""
-        items: list[VideoJob] = []
+        """Every open VideoJob and the newest ``finished_window`` finished ones, a page at a time; all pages are one
+        snapshot at the first page's resourceVersion. A finished one older than all those kept is not parsed."""
+        open_items: list[VideoJob] = []
+        # Min-heap of the newest finished ones so far: (place, index, raw object); the index breaks no ties (places
+        # are unique by name) but keeps the dicts out of comparisons.
+        newest: list[tuple[_Order, int, dict[str, Any]]] = []
         resource_version = ""
         continue_token = ""
+        index = 0
         while True:
-            page = parse_videojob_page(
-                self._objects.list_namespaced_custom_object(
-                    GROUP, VERSION, self.namespace, VIDEOJOBS,
-                    limit=_LIST_PAGE, _continue=continue_token, _request_timeout=_LIST_TIMEOUT_SECONDS,
-                )
+            body: Any = self._objects.list_namespaced_custom_object(
+                GROUP, VERSION, self.namespace, VIDEOJOBS,
+                limit=_LIST_PAGE, _continue=continue_token, _request_timeout=_LIST_TIMEOUT_SECONDS,
             )  # fmt: skip
-            items += page.items
-            resource_version = resource_version or page.resource_version
-            continue_token = page.continue_token
+            for item in body.get("items") or []:
+                if not _raw_finished(item):
+                    open_items += parse_items(VideoJob, [item])
+                    continue
+                metadata = item.get("metadata") or {}
+                entry = (_order(str(metadata.get("name")), metadata.get("creationTimestamp")), index, item)
+                index += 1
+                if len(newest) < self.finished_window:
+                    heapq.heappush(newest, entry)
+                elif newest and entry[0] > newest[0][0]:
+                    heapq.heapreplace(newest, entry)
+            metadata = body["metadata"]
+            resource_version = resource_version or metadata["resourceVersion"]
+            continue_token = metadata.get("continue") or ""
             if not continue_token:
-                return items, resource_version
+                return open_items + parse_items(VideoJob, [item for _, _, item in newest]), resource_version
 
     def _watch(self) -> None:
         with self._lock:
@@ -314,8 +381,11 @@ class VideoJobCache:
                 if event.type == "DELETED" or event.videojob is None:
                     # An object the types cannot read (kube.py logged it) is left out, as the list leaves it out.
                     self._items.pop(event.name, None)
+                    self._finished.pop(event.name, None)
                 else:
                     self._items[event.name] = changed = event.videojob
+                    if _is_finished(changed):
+                        self._keep_finished(changed)
                 pending = self._pending_writes.get(event.name)
                 version = _version(event.resource_version)
                 if pending is not None and (event.type == "DELETED" or (version is not None and version >= pending)):
@@ -327,6 +397,23 @@ class VideoJobCache:
                 self._resource_version = event.resource_version
         if event.name is not None:
             self._notify([(event.name, changed)])
+
+    def _keep_finished(self, videojob: VideoJob) -> None:
+        """Add a finished VideoJob (already in _items) to the window, evicting the oldest beyond its size. Called
+        with the lock held. An evicted job is not a change: listeners are not told, and reads of it go to the
+        apiserver."""
+        if videojob.name not in self._finished:
+            place = _order(videojob.name, videojob.metadata.creation_timestamp)
+            self._finished[videojob.name] = place
+            heapq.heappush(self._finished_heap, place)
+        while len(self._finished) > self.finished_window and self._finished_heap:
+            oldest = heapq.heappop(self._finished_heap)
+            if self._finished.get(oldest[1]) == oldest:
+                del self._finished[oldest[1]]
+                self._items.pop(oldest[1], None)
+        if len(self._finished_heap) > 2 * len(self._finished) + 64:
+            self._finished_heap = list(self._finished.values())
+            heapq.heapify(self._finished_heap)
 
 
 def _lines(response: Any) -> Iterator[str]:

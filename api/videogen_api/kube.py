@@ -1,7 +1,7 @@
 """The Kubernetes side: VideoJobs and VideoModels in the API's namespace, through the API's own credentials.
 
 The only module that touches the apiserver's JSON: everything it returns is a typed VideoJob or VideoModel
-(videogen_common.resources), and the watch cache (cache.py) decodes its list pages and watch events here too.
+(videogen_common.resources), and the watch cache (cache.py) decodes its items and watch events here too.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
 
 from videogen_api.config import ApiSettings
-from videogen_common.resources.meta import GROUP, VERSION
+from videogen_common.resources.meta import GROUP, LABEL_FINISHED, VERSION
 from videogen_common.resources.objects import VIDEOJOBS, VIDEOMODELS, Resource, VideoJob, VideoModel
 
 log = logging.getLogger(__name__)
@@ -68,6 +68,13 @@ class Kube:
 
     def list_videojobs(self, label_selector: str | None = None) -> list[VideoJob]:
         return parse_items(VideoJob, self._list(VIDEOJOBS, label_selector))
+
+    def list_open_videojobs(self, label_selector: str | None = None) -> list[VideoJob]:
+        """VideoJobs not labelled finished (``!videogen.dev/finished``): the active ones, and any that finished a
+        moment ago and are not labelled yet (callers check the status). The apiserver filters, so the answer grows
+        with active work, not with history."""
+        selectors = [f"!{LABEL_FINISHED}", *([label_selector] if label_selector else [])]
+        return self.list_videojobs(",".join(selectors))
 
     def cancel_videojob(self, name: str) -> VideoJob | None:
         """Set spec.cancel (the one field that may change); the operator stops the run."""
@@ -139,26 +146,6 @@ def _name_of(item: object) -> str:
 
 
 # --- the watch cache's wire format (cache.py) ----------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class VideoJobPage:
-    """One page of a paged VideoJob list."""
-
-    items: list[VideoJob]
-    resource_version: str
-    #: The token for the next page; empty on the last one.
-    continue_token: str
-
-
-def parse_videojob_page(page: object) -> VideoJobPage:
-    body = cast(_Body, page)
-    metadata: _Body = body["metadata"]
-    return VideoJobPage(
-        parse_items(VideoJob, body.get("items") or []),
-        metadata["resourceVersion"],
-        metadata.get("continue") or "",
-    )
 
 
 @dataclass(frozen=True)

@@ -56,6 +56,21 @@ class Storage:
             last_modified=response.get("LastModified"),
         )
 
+    def read_small(self, key: str, max_bytes: int) -> bytes | None:
+        """A small object's bytes (a metadata JSON), or None when there is none. A larger one is refused (ValueError):
+        this is for documents the system wrote, and a key that names something else must not fill the memory."""
+        try:
+            response = self._s3.get_object(Bucket=self.bucket, Key=key, Range=f"bytes=0-{max_bytes}")
+        except ClientError as exc:
+            if str(exc.response.get("Error", {}).get("Code")) in _NOT_FOUND_CODES:
+                return None
+            raise
+        with response["Body"] as body:
+            data: bytes = body.read()
+        if len(data) > max_bytes:
+            raise ValueError(f"s3://{self.bucket}/{key} is larger than {max_bytes} bytes")
+        return data
+
     def stream(self, key: str, first: int, last: int) -> Iterator[bytes]:
         """Bytes first..last (inclusive) of the object, in chunks, read as the client consumes them."""
         body = self._s3.get_object(Bucket=self.bucket, Key=key, Range=f"bytes={first}-{last}")["Body"]

@@ -122,7 +122,7 @@ async def job_events(
     after = _last_event_id(last_event_id)
     hub: JobEventHub = request.app.state.job_events
     limits: StreamLimits = request.app.state.event_stream_limits
-    current = await _cached_videojob(services.job_cache, services.kube, job_id, caller)
+    current = await _cached_videojob(services, job_id, caller)
     release = limits.acquire(_client(request))
     name = job_id_to_videojob_name(job_id)
     # Subscribed before the history is read: an event that lands in between is in one or the other (or both,

@@ -2,8 +2,12 @@
 
 Reads come from the watch-fed cache (cache.py) and fall back to the apiserver where the cache cannot answer for
 sure: before it has synced, on a miss (a job created a moment ago, here or on another replica, that the watch has
-not delivered yet: never a false 404) and for a job this replica has changed since the cache's copy. Cancel
-decides on the apiserver's current object, not the cache's.
+not delivered yet: never a false 404; or a finished job older than the cache's window) and for a job this replica
+has changed since the cache's copy. Cancel decides on the apiserver's current object, not the cache's. A job whose
+VideoJob is gone (deleted after its TTL) is read from its job record in S3 (job_records.py) while its output lives.
+
+GET /api/v1/jobs lists from the cache: the open jobs and the newest finished ones it keeps (cache_finished_jobs),
+newest first, a page at a time. It never reads or sorts the whole history; older jobs are read one by one.
 
 With API keys, a key sees only the jobs it made (their ``videogen.dev/owner`` label, auth.py): another's job is a
 404, exactly like one that does not exist. Admin keys see all.
@@ -20,10 +24,9 @@ from fastapi import APIRouter, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from videogen_api.auth import Caller
-from videogen_api.cache import VideoJobCache
-from videogen_api.deps import ApiKeyRequired, CallerDep, JobCacheDep, KubeDep, ServicesDep
+from videogen_api.deps import ApiKeyRequired, CallerDep, Services, ServicesDep
 from videogen_api.errors import bad_request, not_found
-from videogen_api.kube import Kube
+from videogen_api.job_records import read_job_record
 from videogen_api.routes import error_responses
 from videogen_api.schemas import JobListResponse, JobResponse
 from videogen_api.videojobs import videojob_to_job
@@ -41,21 +44,28 @@ def _output_url(request: Request) -> Callable[[str], str]:
     return lambda filename: str(request.url_for("get_output", filename=filename))
 
 
-def _videojob(kube: Kube, job_id: str, caller: Caller) -> VideoJob:
-    """The VideoJob as the apiserver has it now, if the caller may see it."""
+def _videojob(services: Services, job_id: str, caller: Caller) -> VideoJob:
+    """The VideoJob as the apiserver has it now, or as its job record shows it once it is gone, if the caller may
+    see it."""
     # A malformed id cannot name a VideoJob: the same 404 as an unknown one, and no apiserver call.
-    videojob = kube.get_videojob(job_id_to_videojob_name(job_id)) if is_job_id(job_id) else None
+    if not is_job_id(job_id):
+        raise not_found(f"No job with id {job_id!r}")
+    name = job_id_to_videojob_name(job_id)
+    videojob = services.kube.get_videojob(name)
+    if videojob is None:
+        settings = services.settings
+        videojob = read_job_record(services.storage, settings.outputs_prefix, settings.namespace, name)
     if videojob is None or not caller.may_see(videojob):
         raise not_found(f"No job with id {job_id!r}")
     return videojob
 
 
-async def _cached_videojob(cache: VideoJobCache, kube: Kube, job_id: str, caller: Caller) -> VideoJob:
-    if is_job_id(job_id) and (videojob := cache.get(job_id_to_videojob_name(job_id))) is not None:
+async def _cached_videojob(services: Services, job_id: str, caller: Caller) -> VideoJob:
+    if is_job_id(job_id) and (videojob := services.job_cache.get(job_id_to_videojob_name(job_id))) is not None:
         if not caller.may_see(videojob):
             raise not_found(f"No job with id {job_id!r}")
         return videojob
-    return await run_in_threadpool(_videojob, kube, job_id, caller)
+    return await run_in_threadpool(_videojob, services, job_id, caller)
 
 
 # The hot path (issue 5's benchmark). ``async def``: a cache hit is a dict lookup, cheaper than the threadpool hop
@@ -64,7 +74,7 @@ async def _cached_videojob(cache: VideoJobCache, kube: Kube, job_id: str, caller
 @router.get("/job/{job_id}", response_model=JobResponse, responses=error_responses(401, 404, 500))
 async def get_job(job_id: str, services: ServicesDep, caller: CallerDep, request: Request) -> JobResponse:
     """The job's status; output_path and output_url once it is completed."""
-    videojob = await _cached_videojob(services.job_cache, services.kube, job_id, caller)
+    videojob = await _cached_videojob(services, job_id, caller)
     return videojob_to_job(videojob, _output_url(request))
 
 
@@ -72,21 +82,21 @@ async def get_job(job_id: str, services: ServicesDep, caller: CallerDep, request
     "/job/{job_id}", response_model=JobResponse, status_code=202, responses=error_responses(400, 401, 404, 500)
 )
 def cancel_job(
-    job_id: str, kube: KubeDep, cache: JobCacheDep, caller: CallerDep, request: Request, response: Response
+    job_id: str, services: ServicesDep, caller: CallerDep, request: Request, response: Response
 ) -> JobResponse:
     """Cancel the job: sets the VideoJob's spec.cancel, and the operator stops the run. The record stays."""
-    videojob = _videojob(kube, job_id, caller)
+    videojob = _videojob(services, job_id, caller)
     state = videojob.status.current_state
     if state == State.CANCELLED or videojob.spec.cancel:
         response.status_code = 200
         return videojob_to_job(videojob, _output_url(request))
     if state.terminal:
         raise bad_request(f"job {job_id} is already {state}; there is nothing to cancel")
-    patched = kube.cancel_videojob(videojob.name)
+    patched = services.kube.cancel_videojob(videojob.name)
     if patched is None:
         raise not_found(f"No job with id {job_id!r}")
     # A GET on this replica must now show cancel_requested, even before the watch delivers the change.
-    cache.note_write(patched)
+    services.job_cache.note_write(patched)
     return videojob_to_job(patched, _output_url(request))
 
 
@@ -109,23 +119,24 @@ def _decode_cursor(cursor: str) -> tuple[str, str]:
 
 @router.get("/jobs", response_model=JobListResponse, responses=error_responses(400, 401, 500))
 async def list_jobs(
-    kube: KubeDep,
-    cache: JobCacheDep,
+    services: ServicesDep,
     caller: CallerDep,
     request: Request,
     status: Annotated[State | None, Query(description="Only jobs in this state.")] = None,
     limit: Annotated[int, Query(ge=1, le=_MAX_PAGE, description="Jobs per page.")] = 50,
     cursor: Annotated[str | None, Query(description="next_cursor of the previous page.")] = None,
 ) -> JobListResponse:
-    """Jobs, newest first. The status lives in the VideoJob status, which no selector can filter, so the list is
-    read whole and filtered here; the cursor is the position (creation time, name) after the last job shown."""
+    """Jobs, newest first: the open ones and the newest finished ones (up to cache_finished_jobs); older ones are
+    read by id. The cursor is the position (creation time, name) after the last job shown."""
     # From the cache once synced: as fresh as the watch (milliseconds behind), not read-your-writes like GET job.
-    cached = cache.snapshot()
+    # Bounded either way: the cache holds open jobs plus its window; unsynced (start-up, readiness says so) the
+    # apiserver's open jobs only.
+    cached = services.job_cache.snapshot()
     if cached is not None:
         listed = cached
     else:
         selector = None if caller.admin else f"{LABEL_OWNER}={caller.owner}"
-        listed = await run_in_threadpool(kube.list_videojobs, selector)
+        listed = await run_in_threadpool(services.kube.list_open_videojobs, selector)
     videojobs = [vj for vj in listed if is_videojob_name(vj.name) and caller.may_see(vj)]
     if status is not None:
         videojobs = [vj for vj in videojobs if vj.status.current_state == status]

@@ -1,7 +1,8 @@
 """GET/HEAD /outputs/{filename}: generated MP4s from S3, with Range for seeking players, or a presigned redirect.
 
-With API keys a key gets only the outputs of its own jobs (an admin key every output): another's file is a 404, as
-if it did not exist, and answers say ``Cache-Control: private`` so that no shared cache hands them to another.
+With API keys a key gets only the outputs of its own jobs (an admin key every output), also once the VideoJob is
+deleted (the runner's metadata beside the file names its owner): another's file is a 404, as if it did not exist,
+and answers say ``Cache-Control: private`` so that no shared cache hands them to another.
 """
 
 from __future__ import annotations
@@ -17,10 +18,10 @@ from fastapi.responses import RedirectResponse, StreamingResponse
 from videogen_api.auth import Caller
 from videogen_api.deps import ApiKeyRequired, CallerDep, ServicesDep
 from videogen_api.errors import ApiError, not_found
+from videogen_api.job_records import output_metadata_key, read_metadata
 from videogen_api.routes import error_responses
 from videogen_api.storage import ObjectHead
 from videogen_common.names import is_output_filename
-from videogen_common.resources.meta import LABEL_OWNER
 
 router = APIRouter(tags=["outputs"], dependencies=[ApiKeyRequired])
 
@@ -74,16 +75,26 @@ _OUTPUT_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 
 def _owns_output(services: ServicesDep, caller: Caller, filename: str) -> bool:
-    """Whether one of the caller's jobs wrote this file (admins: every file is theirs to read)."""
+    """Whether one of the caller's jobs wrote this file (admins: every file is theirs to read): a job the cache holds
+    (open or recently finished), else the metadata the runner wrote beside the file, which names the VideoJob and
+    its owner and outlives the VideoJob. Never a list of the caller's history."""
     if caller.admin:
         return True
-    videojobs = services.job_cache.snapshot()
-    if videojobs is None:
-        videojobs = services.kube.list_videojobs(f"{LABEL_OWNER}={caller.owner}")
-    return any(
+    cached = services.job_cache.snapshot() or []
+    if any(
         caller.may_see(videojob) and videojob.status.output is not None and videojob.status.output.file == filename
-        for videojob in videojobs
-    )
+        for videojob in cached
+    ):
+        return True
+    settings = services.settings
+    metadata = read_metadata(services.storage, output_metadata_key(settings.outputs_prefix, filename))
+    if metadata is None or metadata.videojob.namespace != settings.namespace:
+        return False
+    if metadata.videojob.owner is not None:
+        return metadata.videojob.owner == caller.owner
+    # Written before the metadata carried the owner: the VideoJob tells, while it exists.
+    videojob = services.kube.get_videojob(metadata.videojob.name)
+    return videojob is not None and caller.may_see(videojob)
 
 
 @router.head("/outputs/{filename}", name="head_output", response_class=Response, responses=_OUTPUT_RESPONSES)

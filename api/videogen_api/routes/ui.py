@@ -55,7 +55,7 @@ def _file(name: str) -> FileResponse:
 )
 async def job_poster(job_id: str, services: ServicesDep, caller: CallerDep) -> StreamingResponse:
     """The first frame of a completed job's video, as JPEG (the runner writes it beside the MP4)."""
-    videojob = await _cached_videojob(services.job_cache, services.kube, job_id, caller)
+    videojob = await _cached_videojob(services, job_id, caller)
     output = videojob.status.output
     poster_uri = output.poster_uri if output is not None else None
     prefix = f"s3://{services.storage.bucket}/"

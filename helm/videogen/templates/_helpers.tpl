@@ -58,6 +58,24 @@ app.kubernetes.io/component: {{ .component }}
 {{- include "videogen.serviceAccountName" (dict "root" . "component" "runner") }}
 {{- end }}
 
+{{/* The API's active-job limit (429 beyond it), decided here only: api.maxConcurrentJobs, else the operator's room
+to run jobs now, the lower of queue.maxRunningJobs and queue.maxGPUs (every job takes at least one GPU), so that a
+REST client is never refused while the operator could start its job. */}}
+{{- define "videogen.apiMaxConcurrentJobs" -}}
+{{- if .Values.api.maxConcurrentJobs }}
+{{- .Values.api.maxConcurrentJobs }}
+{{- else }}
+{{- $room := 0 }}
+{{- range list .Values.queue.maxRunningJobs .Values.queue.maxGPUs }}
+{{- if and . (or (eq $room 0) (lt (int .) $room)) }}{{ $room = int . }}{{ end }}
+{{- end }}
+{{- if eq $room 0 }}
+{{- fail "api.maxConcurrentJobs: set it; queue.maxRunningJobs and queue.maxGPUs are both null, so there is no operator cap to derive the API's limit from" }}
+{{- end }}
+{{- $room }}
+{{- end }}
+{{- end }}
+
 {{- define "videogen.modelCacheClaim" -}}
 {{- default (printf "%s-model-cache" (include "videogen.fullname" .)) .Values.modelCache.existingClaim }}
 {{- end }}
