@@ -1,7 +1,7 @@
 """A request over its model's limits (frame size, clip length) is a 400 at submit, not a runner exit 10 after the
 job was queued and its pod started.
 
-The check is the runner's own (:func:`videogen_common.families.model_limits_problem`), made when the API knows the
+The check is the runner's own (:func:`videogen_common.model_choice.limits_problem_of`), made when the API knows the
 model: spec.model names a VideoModel whose pipeline class (once downloaded) or family (spec.family) is known. A
 model known by neither is left to the runner, which checks again in any case.
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 from videogen_api.errors import bad_request
 from videogen_api.kube import Kube
 from videogen_api.videomodels import lookup_videomodel
-from videogen_common.families import model_limits_problem
+from videogen_common.model_choice import limits_problem_of
 from videogen_common.resources.videojob import VideoJobSpec
 
 
@@ -23,15 +23,6 @@ def check_model_limits(kube: Kube, spec: VideoJobSpec) -> None:
     videomodel = lookup_videomodel(kube, spec.model)
     if videomodel is None:
         return
-    status = videomodel.status
-    problem = model_limits_problem(
-        num_frames=spec.num_frames,
-        fps=spec.fps,
-        width=spec.width,
-        height=spec.height,
-        pipeline_class=status.pipeline_class,
-        family=status.family or videomodel.spec.family,
-        names=(videomodel.spec.repo_id, status.path or ""),
-    )
+    problem = limits_problem_of(spec, videomodel)
     if problem is not None:
         raise bad_request(f"model {spec.model}: {problem}")

@@ -93,6 +93,10 @@ class Checkpoint:
     distilled_timesteps: tuple[float, ...] | None = None
     #: The text cross-attention passes a padding mask: only attention backends that take masks can run it.
     masked_attention: bool = False
+    #: Whether the transformer runs context-parallel across GPUs (``spec.gpus`` > 1, diffusers' Ulysses attention).
+    #: Not where the attention is masked: diffusers' Ulysses all-to-all does not reshard the mask (SDPA then fails
+    #: on the mask's shape), so such a model runs on one GPU only.
+    context_parallel: bool = True
 
     def flow_shift_for(self, width: int, height: int) -> float | None:
         """The ``flow_shift`` for this frame size, or None to keep the scheduler's."""
@@ -132,6 +136,7 @@ LTX_090: Final = Checkpoint(
     recommended_steps=50,
     negative_prompt=_LTX_NEGATIVE,
     masked_attention=True,
+    context_parallel=False,
 )
 LTX_095: Final = Checkpoint(
     "ltx-video-0.9.5+",
@@ -140,6 +145,7 @@ LTX_095: Final = Checkpoint(
     recommended_steps=50,
     negative_prompt=_LTX_NEGATIVE,
     masked_attention=True,
+    context_parallel=False,
 )
 LTX_095_DISTILLED: Final = Checkpoint(
     "ltx-video-0.9.5+-distilled",
@@ -150,6 +156,7 @@ LTX_095_DISTILLED: Final = Checkpoint(
     # The first-pass schedule diffusers' LTX-Video docs give for the 0.9.7/0.9.8 distilled checkpoints.
     distilled_timesteps=(1000.0, 993.0, 987.0, 981.0, 975.0, 909.0, 725.0, 0.03),
     masked_attention=True,
+    context_parallel=False,
 )
 
 
@@ -271,11 +278,18 @@ def generation_shape(
     )
 
 
-def limits_problem(checkpoint: Checkpoint, shape: GenerationShape, *, num_frames: int, fps: int) -> str | None:
+def limits_problem(
+    checkpoint: Checkpoint, shape: GenerationShape, *, num_frames: int, fps: int, gpus: int = 1
+) -> str | None:
     """Why ``checkpoint`` cannot run this shape (naming the request fields to change and the limit), or None.
 
     The one check of a checkpoint's limits: the runner refuses with it (exit 10), the API answers 400 with it when
     it knows the model's family, the operator fails a VideoJob with it before creating a pod."""
+    if gpus > 1 and not checkpoint.context_parallel:
+        return (
+            f"spec.gpus {gpus}: {checkpoint.name} runs on one GPU (its attention is masked, which context-parallel "
+            "attention cannot split): set spec.gpus to 1"
+        )
     if shape.width * shape.height > checkpoint.max_pixels:
         return (
             f"width x height {shape.width}x{shape.height} is {shape.width * shape.height} pixels per frame; "
@@ -303,6 +317,7 @@ def model_limits_problem(
     fps: int,
     width: int,
     height: int,
+    gpus: int = 1,
     pipeline_class: str | None,
     family: FamilyName | None,
     names: tuple[str, ...] = (),
@@ -326,7 +341,7 @@ def model_limits_problem(
     problems = []
     for model_family, checkpoint in candidates:
         shape = generation_shape(model_family, checkpoint, num_frames=num_frames, fps=fps, width=width, height=height)
-        problem = limits_problem(checkpoint, shape, num_frames=num_frames, fps=fps)
+        problem = limits_problem(checkpoint, shape, num_frames=num_frames, fps=fps, gpus=gpus)
         if problem is None:
             return None
         problems.append(problem)

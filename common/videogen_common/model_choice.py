@@ -12,8 +12,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Final, Literal
 
+from videogen_common.families import model_limits_problem
 from videogen_common.resources.objects import VideoModel
-from videogen_common.resources.videojob import Mode
+from videogen_common.resources.videojob import Mode, VideoJobSpec
 from videogen_common.resources.videojob_status import Reason
 from videogen_common.resources.videomodel import ModelState
 
@@ -24,6 +25,7 @@ __all__ = [
     "ResolvedModel",
     "allowlist_problem",
     "is_repo_id",
+    "limits_problem_of",
     "policy_from",
     "resolve_model",
 ]
@@ -81,6 +83,23 @@ def allowlist_problem(repo_id: str, policy: ModelPolicy) -> str | None:
     if not policy.allowlist:
         return f"model {repo_id} is not allowed here: the model allow-list is empty, so no model may be used"
     return f"model {repo_id} is not allowed here; use one of: {', '.join(policy.allowlist)}"
+
+
+def limits_problem_of(spec: VideoJobSpec, videomodel: VideoModel) -> str | None:
+    """Why ``videomodel``'s checkpoint cannot make what ``spec`` asks (frame size, clip length), or None: the
+    runner's own check, by the pipeline class the download found or else the family the VideoModel declares; a
+    model known by neither is left to the runner."""
+    status = videomodel.status
+    return model_limits_problem(
+        num_frames=spec.num_frames,
+        fps=spec.fps,
+        width=spec.width,
+        height=spec.height,
+        gpus=spec.gpus,
+        pipeline_class=status.pipeline_class,
+        family=status.family or videomodel.spec.family,
+        names=(videomodel.spec.repo_id, status.path or ""),
+    )
 
 
 def resolve_model(

@@ -19,7 +19,7 @@ from videogen_common.families import is_distilled as named_distilled
 from videogen_common.resources.videojob import Speed, VideoJobSpec
 from videogen_common.resources.videojob_status import UsedParameters
 from videogen_common.runner_contract import RuntimeOptions
-from videogen_runner.errors import InvalidInputError
+from videogen_runner.errors import InvalidInputError, RunnerError
 from videogen_runner.families import ModelInfo, pipeline_class_for
 from videogen_runner.params import negative_prompt_for, resolve_used
 
@@ -69,6 +69,8 @@ class Hardware:
     gpu_name: str | None = None
     gpu_memory_bytes: int | None = None
     capability: tuple[int, int] | None = None
+    #: GPUs this process sees; None when planning away from the GPU (as many as spec.gpus asks for).
+    gpu_count: int | None = None
 
 
 def hardware_from_flags(gpu_name: str | None, gpu_memory_gib: float | None) -> Hardware:
@@ -93,6 +95,7 @@ def detect_hardware(device_option: str) -> Hardware:
         gpu_name=str(props.name),
         gpu_memory_bytes=int(props.total_memory),
         capability=(int(props.major), int(props.minor)),
+        gpu_count=torch.cuda.device_count(),
     )
 
 
@@ -145,6 +148,12 @@ class RunPlan:
     @property
     def dtype(self) -> str:
         return "float32" if self.device == "cpu" else "bfloat16"
+
+    @property
+    def processes(self) -> int:
+        """Processes that denoise together (one per GPU; 1 without context parallelism)."""
+        value = self.parallelism.value
+        return int(value["degree"]) if isinstance(value, dict) else 1
 
     @property
     def float32_components(self) -> tuple[str, ...]:
@@ -262,13 +271,53 @@ def choose_attention(requested: str, hardware: Hardware, checkpoint: Checkpoint)
     return Decision("native", "PyTorch SDPA (its own flash/cuDNN kernels for bf16)")
 
 
-def choose_compile(options: RuntimeOptions, hardware: Hardware, offload: str, step_cache: str | None) -> Decision:
+def choose_parallelism(gpus: int, info: ModelInfo, hardware: Hardware, used: UsedParameters, offload: str) -> Decision:
+    """``spec.gpus`` > 1: one process per GPU (torchrun), the transformer context-parallel across them with
+    diffusers' Ulysses attention (each process keeps the whole model, attends over all heads of its share of the
+    tokens after an all-to-all). Ring attention needs a kernel that returns the log-sum-exp, which PyTorch SDPA
+    does not (diffusers refuses it), so Ulysses it is. On a CPU (tests) the processes talk over gloo."""
+    if gpus < 2:
+        return Decision(1, "one process" if hardware.device == "cpu" else "one GPU (spec.gpus)")
+    if hardware.device == "cuda" and hardware.gpu_count is not None and hardware.gpu_count < gpus:
+        raise RunnerError(f"spec.gpus is {gpus} but this pod sees {hardware.gpu_count} GPUs")
+    if offload != "none":
+        return Decision(
+            1,
+            f"{offload} offload: context parallelism keeps the whole model on each GPU, which does not fit; "
+            "one GPU denoises (set spec.gpus to 1 to leave the others free)",
+        )
+    heads = _read_json(info.path / "transformer" / "config.json").get("num_attention_heads")
+    family = info.family
+    frames = used.generated_frames or used.num_frames
+    tokens = ((frames - 1) // family.frame_step + 1) * (used.width // family.side_multiple)
+    tokens *= used.height // family.side_multiple
+    even = isinstance(heads, int) and heads % gpus == 0 and tokens % gpus == 0
+    where = "GPUs (NCCL)" if hardware.device == "cuda" else "CPU processes (gloo)"
+    if not even and hardware.device != "cuda":
+        # diffusers' uneven ("anything") Ulysses allocates its size exchange on CUDA.
+        raise InvalidInputError(
+            f"spec.gpus {gpus} on CPU processes needs the {heads} attention heads and the {tokens} video tokens to "
+            f"divide by {gpus}: change spec.gpus, the size or the frames"
+        )
+    how = "evenly" if even else f"unevenly ({heads} heads, {tokens} tokens; diffusers' ulysses_anything)"
+    return Decision(
+        {"kind": "ulysses", "degree": gpus, "uneven": not even},
+        f"spec.gpus {gpus}: Ulysses context parallelism over {gpus} {where}, tokens split {how}",
+    )
+
+
+def choose_compile(
+    options: RuntimeOptions, hardware: Hardware, offload: str, step_cache: str | None, parallel: bool = False
+) -> Decision:
     """Compile the repeated blocks where it is safe: never over offload hooks (group offload marks its hooks
-    ``torch.compiler.disable``, which fullgraph refuses) or step-cache hooks (they branch on tensor values)."""
+    ``torch.compiler.disable``, which fullgraph refuses), step-cache hooks (they branch on tensor values) or
+    context-parallel hooks (their collectives are not traced with the blocks here; not verified, so not done)."""
     if options.compile is False:
         return Decision(False, "off (runtime.compile false)")
     if offload != "none":
         return Decision(False, f"never over {offload} offload hooks")
+    if parallel:
+        return Decision(False, "not over context-parallel hooks (compiling them is not verified)")
     if step_cache is not None:
         return Decision(False, "the step cache's hooks branch on tensor values, which fullgraph cannot trace")
     if options.compile is True:
@@ -278,11 +327,15 @@ def choose_compile(options: RuntimeOptions, hardware: Hardware, offload: str, st
     return Decision(True, "auto: regional compile of the repeated blocks, no offload")
 
 
-def choose_step_cache(speed: Speed, info: ModelInfo) -> Decision:
-    """The preset's step cache, if the transformer has the two or more blocks FirstBlockCache needs."""
+def choose_step_cache(speed: Speed, info: ModelInfo, parallel: bool = False) -> Decision:
+    """The preset's step cache, if the transformer has the two or more blocks FirstBlockCache needs; never under
+    context parallelism, where each process would decide to skip from its own share of the tokens and the
+    processes' collectives would no longer match."""
     threshold = _FIRST_BLOCK_CACHE_THRESHOLD.get(speed)
     if threshold is None:
         return Decision(None, "quality: every step computed in full")
+    if parallel:
+        return Decision(None, f"{speed}: no step cache under context parallelism (each process would skip alone)")
     layers = _read_json(info.path / "transformer" / "config.json").get("num_layers")
     if isinstance(layers, int) and layers < 2:
         return Decision(None, f"the transformer has {layers} block; FirstBlockCache needs two or more")
@@ -341,7 +394,7 @@ def make_plan(
     generated = used.generated_frames or used.num_frames
     shape = GenerationShape(used.width, used.height, used.num_frames, generated, used.generated_fps or used.fps)
     # The same check the API makes at submit and the operator before it creates a pod (videogen_common.families).
-    if (problem := limits_problem(checkpoint, shape, num_frames=spec.num_frames, fps=spec.fps)) is not None:
+    if problem := limits_problem(checkpoint, shape, num_frames=spec.num_frames, fps=spec.fps, gpus=spec.gpus):
         raise InvalidInputError(problem)
     scheduler_config = _read_json(info.path / "scheduler" / "scheduler_config.json")
     flow_shift = checkpoint.flow_shift_for(used.width, used.height) if "flow_shift" in scheduler_config else None
@@ -353,7 +406,11 @@ def make_plan(
         offload = Decision(options.offload, f"runtime.offload {options.offload}")
     else:
         offload = Decision(choose_offload(memory), "auto: from the weights' size and the GPU's memory")
-    step_cache = choose_step_cache(spec.speed, info)
+    parallelism = choose_parallelism(spec.gpus, info, hardware, used, str(offload.value))
+    parallel = parallelism.value != 1
+    if parallel:
+        used = used.model_copy(update={"context_parallel": parallelism.value["degree"]})
+    step_cache = choose_step_cache(spec.speed, info, parallel)
     notes = []
     if distilled:
         steps = len(checkpoint.distilled_timesteps or ())
@@ -383,11 +440,11 @@ def make_plan(
         },
         attention_backend=choose_attention(options.attention_backend, hardware, checkpoint),
         offload=offload,
-        compile=choose_compile(options, hardware, offload.value, step_cache.value),
+        compile=choose_compile(options, hardware, offload.value, step_cache.value, parallel),
         vae_tiling=choose_vae_tiling(options.vae_tiling, used.width, used.height, offload.value, memory),
         step_cache=step_cache,
         fp8=choose_fp8(spec.speed, hardware),
-        parallelism=Decision(1, "one GPU: context-parallel denoising is not implemented (spec.gpus is at most 1)"),
+        parallelism=parallelism,
         memory=memory,
         notes=notes,
     )

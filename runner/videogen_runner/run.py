@@ -123,16 +123,12 @@ def execute(
             placement, f"{plan.model}-{pipeline_class}-{used.width}x{used.height}x{used.generated_frames}"
         )
         load_compile_artifacts(artifacts)
-        t = time.perf_counter()
-        pipe = load_pipeline(model_path, pipeline_class, placement, plan.flow_shift)
-        state.timings["load"] = time.perf_counter() - t
 
         def on_step(step: int, total: int) -> None:
             progress.report("denoising", step, total)
             if step == total:
                 progress.report("decoding", step, total)
 
-        progress.report("encoding-prompt", 0, total_steps)
         gen = Generation(
             pipeline_class=pipeline_class,
             prompt=spec.prompt,
@@ -142,8 +138,29 @@ def execute(
             video=video,
             timesteps=plan.timesteps,
         )
-        result = generate(pipe, gen, placement, on_step)
-        del pipe
+        if plan.processes > 1:
+            # spec.gpus > 1: one process per GPU under torchrun, context-parallel (videogen_runner.parallel).
+            from videogen_runner.parallel import ParallelJob, generate_in_processes
+
+            parallelism = plan.parallelism.value
+            job = ParallelJob(
+                model_path=model_path,
+                pipeline_class=pipeline_class,
+                placement=placement,
+                flow_shift=plan.flow_shift,
+                generation=gen,
+                degree=plan.processes,
+                uneven=bool(parallelism["uneven"]),
+                folder=work,
+            )
+            result = generate_in_processes(job, on_step)
+        else:
+            t = time.perf_counter()
+            pipe = load_pipeline(model_path, pipeline_class, placement, plan.flow_shift)
+            state.timings["load"] = time.perf_counter() - t
+            progress.report("encoding-prompt", 0, total_steps)
+            result = generate(pipe, gen, placement, on_step)
+            del pipe
         save_compile_artifacts(artifacts)
         state.timings |= result.timings
         state.peak_memory_bytes = result.peak_memory_bytes

@@ -104,8 +104,8 @@ INVALID_VIDEOJOBS: list[tuple[str, str, dict[str, Any], tuple[str, ...]]] = [
     ("steps-101", "text-to-video", {"numInferenceSteps": 101}, ("spec.numInferenceSteps",)),
     ("fps-0", "text-to-video", {"fps": 0}, ("spec.fps",)),
     ("fps-61", "text-to-video", {"fps": 61}, ("spec.fps",)),
-    # One GPU at most: the runner denoises on one (no context-parallel run), so more would sit idle.
-    ("gpus-2", "text-to-video", {"gpus": 2}, ("spec.gpus",)),
+    # Eight GPUs at most: the runner denoises context-parallel across one pod's GPUs (one node).
+    ("gpus-9", "text-to-video", {"gpus": 9}, ("spec.gpus",)),
     ("gpus-negative", "text-to-video", {"gpus": -1}, ("spec.gpus",)),
     ("deadline-59", "text-to-video", {"activeDeadlineSeconds": 59}, ("spec.activeDeadlineSeconds",)),
     ("max-retries-11", "text-to-video", {"maxRetries": 11}, ("spec.maxRetries",)),

@@ -274,9 +274,10 @@ class VideoJobSpec(WireModel):
     it), fast (a stronger step cache). status.used.speed says what ran; the job's metadata says how."""
     input: InputRef | None = None
     """The input image (image-to-video) or video (video-to-video), already in S3."""
-    gpus: Annotated[Int32, Field(ge=0, le=1)] = 1
-    """GPUs for the generation pod (nvidia.com/gpu); 0 runs on CPU. At most 1: the runner denoises on one GPU
-    (context-parallel denoising across GPUs is not implemented), so more would be reserved and left idle."""
+    gpus: Annotated[Int32, Field(ge=0, le=8)] = 1
+    """GPUs for the generation pod (nvidia.com/gpu); 0 runs on CPU. Above 1 the runner denoises context-parallel
+    across them (one process per GPU under torchrun, Ulysses attention); models whose attention is masked (LTX-Video)
+    run on one GPU only and fail with InvalidInput when given more."""
     active_deadline_seconds: Annotated[Int64, Field(ge=60, le=86400)] = 3600
     """Wall-clock limit for the whole generation, retries included."""
     max_retries: Annotated[Int32, Field(ge=0, le=10)] = 2

@@ -166,6 +166,8 @@ class UsedParameters(WireModel):
     """Where the negative prompt came from: the request's, or the model's standard one (the request had none)."""
     speed: Speed | None = None
     """The speed preset run (spec.speed)."""
+    context_parallel: Int32 | None = None
+    """Processes (one per GPU) that denoised together, context-parallel (spec.gpus > 1); unset for one."""
 
 
 class OutputStatus(WireModel):
