@@ -70,7 +70,7 @@ _VIDEO_BODY: dict[str, Any] = {"content": {"video/mp4": {}}}
 _OUTPUT_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: _VIDEO_BODY,
     206: _VIDEO_BODY,
-    **error_responses(401, 404, 416, 500),
+    **error_responses(401, 404, 416, 500, 503),
 }
 
 

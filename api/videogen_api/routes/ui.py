@@ -51,7 +51,7 @@ def _file(name: str) -> FileResponse:
 @posters.get(
     "/job/{job_id}/poster",
     response_class=StreamingResponse,
-    responses={200: {"content": {"image/jpeg": {}}}, **error_responses(401, 404, 500)},
+    responses={200: {"content": {"image/jpeg": {}}}, **error_responses(401, 404, 500, 503)},
 )
 async def job_poster(job_id: str, services: ServicesDep, caller: CallerDep) -> StreamingResponse:
     """The first frame of a completed job's video, as JPEG (the runner writes it beside the MP4)."""
