@@ -27,15 +27,16 @@ from videogen_api.config import ApiSettings
 from videogen_api.errors import MODEL_NOT_LOADED, TOO_MANY_REQUESTS, ApiError, bad_request
 from videogen_api.kube import Kube
 from videogen_api.media import MediaType, VideoFacts
+from videogen_api.model_limits import check_model_limits
 from videogen_api.references import model_reference_problem
+from videogen_api.request_ids import request_id_annotation
 from videogen_api.storage import Storage
 from videogen_api.videojobs import FINGERPRINT_ANNOTATION, IDEMPOTENCY_LABEL, build_videojob, is_active
 from videogen_api.videomodels import ensure_videomodel, find_videomodel
-from videogen_api.request_ids import request_id_annotation
+from videogen_common import logs
 from videogen_common.model_choice import ResolvedModel, is_repo_id, resolve_model
 from videogen_common.names import job_id_to_videojob_name, new_job_id, videojob_name_to_job_id
 from videogen_common.resources.meta import LABEL_OWNER
-from videogen_common import logs
 from videogen_common.resources.objects import VideoJob
 from videogen_common.resources.videojob import Mode
 from videogen_common.webhooks import destination_problem, parse_allowlist
@@ -149,6 +150,7 @@ class Admission:
             labels=labels,
             annotations={FINGERPRINT_ANNOTATION: request_fingerprint} | request_id_annotation(),
         )
+        check_model_limits(self._kube, videojob.spec)
         if upload is not None and input_key is not None:
             self._storage.upload(input_key, upload.file, upload.media.content_type)
         try:
