@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
 import kopf
 from pydantic import ValidationError
@@ -60,6 +60,37 @@ def trimmed(body: Mapping[str, Any], spec_keys: Iterable[str] = ()) -> Doc:
         "spec": {k: spec[k] for k in spec_keys if k in spec},
         "status": body.get("status", {}),
     }
+
+
+#: The extended resource a generation pod's GPUs are requested as.
+GPU_RESOURCE: Final = "nvidia.com/gpu"
+#: Where ``trimmed`` keeps a Job's GPU request (summed over its pod template's containers).
+GPUS: Final = "gpus"
+
+
+def job_condition(job: Mapping[str, Any], type_: str) -> dict[str, Any] | None:
+    """The Job's condition ``type_`` (Complete, Failed, ...) when it is True."""
+    for cond in job.get("status", {}).get("conditions") or []:
+        if cond.get("type") == type_ and cond.get("status") == "True":
+            return dict(cond)
+    return None
+
+
+def job_finished(job: Mapping[str, Any]) -> bool:
+    """The Job controller has marked the Job Complete or Failed: its pods hold nothing any more."""
+    return job_condition(job, "Complete") is not None or job_condition(job, "Failed") is not None
+
+
+def requested_gpus(job_body: Mapping[str, Any]) -> int:
+    """GPUs a Job's pods ask for: the GPU limits of its pod template's containers, summed."""
+    containers = job_body.get("spec", {}).get("template", {}).get("spec", {}).get("containers") or []
+    return sum(int((c.get("resources") or {}).get("limits", {}).get(GPU_RESOURCE, 0)) for c in containers)
+
+
+def trimmed_job(body: Mapping[str, Any]) -> Doc:
+    """A Job as the index keeps it: ``trimmed`` with spec.suspend, and its GPU request under ``GPUS`` (the pod
+    template itself is large and read for nothing else)."""
+    return trimmed(body, ("suspend",)) | {GPUS: requested_gpus(body)}
 
 
 def _values(index: kopf.Index[Any, Any] | None, key: Any) -> list[Any]:

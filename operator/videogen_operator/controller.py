@@ -21,14 +21,23 @@ import kopf
 
 from videogen_common import logs
 from videogen_common.model_choice import ModelUnavailable, ResolvedModel, allowlist_problem, resolve_model
-from videogen_common.resources.meta import API_VERSION, LABEL_VIDEOJOB_UID, LABEL_VIDEOMODEL_UID
+from videogen_common.resources.meta import API_VERSION, LABEL_FINISHED, LABEL_VIDEOJOB_UID, LABEL_VIDEOMODEL_UID
 from videogen_common.resources.objects import VideoJob, VideoModel
 from videogen_common.resources.videojob_status import Reason, State, VideoJobStatus
 from videogen_common.resources.videomodel import ModelState, VideoModelStatus
 from videogen_common.runner_contract import OutputLocation, ProgressLocation
 from videogen_common.s3 import S3Settings, make_client
-from videogen_operator import download_job, metrics, naming, queueing, runner_job, s3_objects, videojob_status
-from videogen_operator.cluster_view import ClusterView, Doc, trimmed
+from videogen_operator import (
+    download_job,
+    metrics,
+    naming,
+    queueing,
+    runner_job,
+    s3_objects,
+    videojob_status,
+    webhook_queue,
+)
+from videogen_operator.cluster_view import GPUS, ClusterView, Doc, job_finished, trimmed_job
 from videogen_operator.kube import JobNameTaken, Kube
 from videogen_operator.pod_building import scheduling_problem
 from videogen_operator.settings import OperatorSettings
@@ -135,7 +144,7 @@ class Controller:
         self._created.pop(uid, None)
         self._locations.pop(uid, None)
         self._written.pop(uid, None)
-        self.videojob_workers.wake_all()
+        self.wake_queue()
 
     def s3(self) -> Any:
         """The S3 client, made on first use in a worker thread: building it (boto3's service models, ~0.4 s here)
@@ -175,6 +184,8 @@ class Controller:
         if status.current_state.terminal:
             self._locations.pop(uid, None)
             self._written.pop(uid, None)
+            # Final before this version, or its label write failed, or a webhook was still owed then.
+            await self._mark_finished(videojob)
             return None
         job = self.view.job(uid)
         if job is not None:
@@ -194,7 +205,7 @@ class Controller:
                 )
                 await self._write(videojob, summary)
                 return None
-            job = trimmed(found, ("suspend",))
+            job = trimmed_job(found)
         if job is None:
             return await self._admit(videojob)
         return await self._observe(videojob, job)
@@ -202,7 +213,7 @@ class Controller:
     async def _admit(self, videojob: VideoJob) -> float | None:
         """No Job yet: wait for the model, then for a place under the cap, then create the Job."""
         uid = videojob.uid
-        if (problem := scheduling_problem(videojob.spec.scheduling, self.settings)) is not None:
+        if (problem := self._never_runs(videojob)) is not None:
             await self._write(videojob, videojob_status.failed(Reason.SCHEDULING_NOT_ALLOWED, problem))
             return None
         model = self._model(videojob)
@@ -212,14 +223,14 @@ class Controller:
                 return None
             await self._write(videojob, videojob_status.pending(model.reason, model.message))
             return self.settings.poll_seconds * 5
-        cap = self.settings.max_running_jobs
-        if cap is not None and runner_job.queue_name(videojob, self.settings) is None:
+        caps = self._caps()
+        if caps != queueing.Caps() and runner_job.queue_name(videojob, self.settings) is None:
             # Decide and reserve without awaiting anything, so no other worker decides on the same free place.
             waiting = self._waiting()
-            running = self._running()
-            if uid not in {e.uid for e in queueing.admitted(waiting, running, cap)}:
+            usage = self._usage()
+            if uid not in {e.uid for e in queueing.admitted(waiting, usage, caps)}:
                 position = queueing.queue_position(waiting, uid) or 1
-                message = f"waiting for a free place: {running} of {cap} generation Jobs run; {position - 1} ahead"
+                message = queueing.waiting_message(usage, caps, position - 1)
                 await self._write(videojob, videojob_status.pending(Reason.QUEUED, message))
                 return self.settings.poll_seconds * 5
         self._created[uid] = time.monotonic()
@@ -246,24 +257,50 @@ class Controller:
             waited = datetime.now(UTC) - naming.created_at(videojob)
             metrics.JOB_CREATION_SECONDS.observe(max(0.0, waited.total_seconds()))
         # What the Job's first watch event will summarize to as well, so that event writes nothing more.
-        first_look = {"metadata": body["metadata"], "spec": trimmed(body, ("suspend",))["spec"]}
+        first_look = {"metadata": body["metadata"], "spec": trimmed_job(body)["spec"]}
         summary = videojob_status.summarize(videojob, first_look, [], None, self._locations_of(videojob)[0])
         await self._write(videojob, summary)
         return self.settings.poll_seconds
 
-    def _running(self) -> int:
-        """Generation Jobs that hold (or will soon hold) a GPU: not finished, or still being deleted."""
-        running = set(self._created)
+    def _caps(self) -> queueing.Caps:
+        return queueing.Caps(max_jobs=self.settings.max_running_jobs, max_gpus=self.settings.max_gpus)
+
+    def _never_runs(self, videojob: VideoJob) -> str | None:
+        """Why the VideoJob can never get a Job: a scheduling override or priority not allowed, or more GPUs than the
+        cap ever frees (that cap applies only to jobs this operator admits, not to Kueue's)."""
+        problem = scheduling_problem(videojob.spec, self.settings)
+        if problem is None and runner_job.queue_name(videojob, self.settings) is None:
+            problem = queueing.never_fits(videojob.spec.gpus, self._caps())
+        return problem
+
+    def _usage(self) -> queueing.Usage:
+        """What generation Jobs hold (or will soon hold): those not finished or still being deleted with pods left,
+        and those this process created that the index does not show yet (counted at their VideoJob's spec.gpus)."""
+        gpus: dict[str, int] = {}
+        for uid in self._created:
+            videojob = self.view.videojob(uid)
+            gpus[uid] = videojob.spec.gpus if videojob is not None else 0
         for owner_uid, job in self.view.jobs():
             if LABEL_VIDEOJOB_UID not in job["metadata"].get("labels", {}):
                 continue
-            finished = any(
-                c.get("type") in ("Complete", "Failed") and c.get("status") == "True"
-                for c in job.get("status", {}).get("conditions") or []
-            )
-            if not finished or (self.view.pods(owner_uid) and job["metadata"].get("deletionTimestamp")):
-                running.add(owner_uid)
-        return len(running)
+            if not job_finished(job) or (self.view.pods(owner_uid) and job["metadata"].get("deletionTimestamp")):
+                gpus[owner_uid] = int(job.get(GPUS, 0))
+        return queueing.Usage(jobs=len(gpus), gpus=sum(gpus.values()))
+
+    def wake_queue(self) -> None:
+        """A place under the caps may have come free: wake the queued VideoJobs that fit now, and only those (waking
+        every worker made each finished job cost one reconcile per open VideoJob)."""
+        caps = self._caps()
+        waiting = self._waiting()
+        admitted = waiting if caps == queueing.Caps() else queueing.admitted(waiting, self._usage(), caps)
+        for entry in admitted:
+            self.videojob_workers.wake(entry.uid)
+
+    def _wake_waiting_for(self, videomodel: VideoModel) -> None:
+        """The VideoModel is final (Ready or Failed): wake the VideoJobs of its namespace that wait for a model."""
+        for videojob in self.view.videojobs():
+            if videojob.namespace == videomodel.namespace and videojob.status.reason == Reason.WAITING_FOR_MODEL:
+                self.videojob_workers.wake(videojob.uid)
 
     def _model(self, videojob: VideoJob) -> ResolvedModel | ModelUnavailable:
         return resolve_model(
@@ -282,7 +319,7 @@ class Controller:
                 or uid in self._created
                 or self.view.job(uid) is not None
                 or runner_job.queue_name(vj, self.settings) is not None
-                or scheduling_problem(vj.spec.scheduling, self.settings) is not None
+                or self._never_runs(vj) is not None
                 or isinstance(self._model(vj), ModelUnavailable)
             ):
                 continue
@@ -293,6 +330,7 @@ class Controller:
                     name=vj.name,
                     priority=vj.spec.priority,
                     created=vj.metadata.creation_timestamp or "",
+                    gpus=vj.spec.gpus,
                 )
             )
         return entries
@@ -309,15 +347,15 @@ class Controller:
         uid = videojob.uid
         pods = self.view.pods(uid)
         progress = None
-        finished = any(c.get("status") == "True" for c in job.get("status", {}).get("conditions") or [])
+        finished = job_finished(job)
         output, progress_at = self._locations_of(videojob)
         if finished or any(p.get("status", {}).get("phase") in ("Running", "Succeeded") for p in pods):
             progress = await asyncio.to_thread(lambda: s3_objects.read_progress(self.s3(), progress_at))
         summary = videojob_status.summarize(videojob, job, pods, progress, output)
         await self._write(videojob, summary, pods)
         if summary.current_state.terminal:
-            # A place under the cap is free: let the queue move now rather than at its next poll.
-            self.videojob_workers.wake_all()
+            # A place under the caps is free: let the queue move now rather than at its next poll.
+            self.wake_queue()
             return None
         if any(p.get("status", {}).get("phase") == "Running" for p in pods):
             return self.settings.poll_seconds  # the progress object in S3 changes without any watch event
@@ -337,7 +375,7 @@ class Controller:
         output, progress_at = self._locations_of(videojob)
         await asyncio.to_thread(lambda: s3_objects.delete_outputs(self.s3(), output, progress_at))
         await self._write(videojob, videojob_status.cancelled())
-        self.videojob_workers.wake_all()
+        self.wake_queue()
         return None
 
     async def _write(self, videojob: VideoJob, summary: VideoJobStatus, pods: Sequence[Doc] = ()) -> None:
@@ -354,6 +392,8 @@ class Controller:
         # Our own later reads must not act on the old status before the watch delivers the new one.
         videojob.status = new
         self._written[videojob.uid] = (generation, new)
+        if new.current_state.terminal:
+            await self._mark_finished(videojob)
         if new.current_state.terminal and not current.current_state.terminal:
             # Once per VideoJob: a final status is never written again, by this process or by a restarted one. Before
             # any await, so that no scrape sees the final status (through the view) without its count.
@@ -366,6 +406,20 @@ class Controller:
         elif new.state is not None and new.reason is not None and (event := EVENTS.get((new.state, new.reason))):
             message = f"created Job {new.job_name}" if event[1] == "Created" else new.message or ""
             kopf.event(_ref(videojob), type=event[0], reason=event[1], message=message)
+
+    async def _mark_finished(self, videojob: VideoJob) -> None:
+        """Label a final VideoJob finished: that takes it out of this operator's watch (and memory) and out of the
+        API's open jobs, and puts it in the retention sweep's list. Not while a webhook delivery is still owed: only
+        a watched VideoJob gets one (its status.webhook write wakes this again when it is done)."""
+        if videojob.metadata.labels.get(LABEL_FINISHED) == "true" or self._webhook_owed(videojob):
+            return
+        if await self.kube.label_videojob(videojob, {LABEL_FINISHED: "true"}):
+            videojob.metadata.labels[LABEL_FINISHED] = "true"
+
+    @staticmethod
+    def _webhook_owed(videojob: VideoJob) -> bool:
+        owed = webhook_queue.enqueue(videojob.uid, videojob.spec, videojob.status, datetime.now(UTC))
+        return owed is not None and bool(owed.pending)
 
     # --- VideoModel ---------------------------------------------------------------------------------------
 
@@ -406,7 +460,7 @@ class Controller:
         if fields.state is not None and fields.state.terminal:
             self._downloads_created.pop(uid, None)
             # VideoJobs waiting for this model can go now, and so can a download waiting for a free place.
-            self.videojob_workers.wake_all()
+            self._wake_waiting_for(videomodel)
             self.videomodel_workers.wake_all()
             return None
         return self.settings.poll_seconds if fields.state == ModelState.DOWNLOADING else self.settings.poll_seconds * 5
@@ -447,11 +501,7 @@ class Controller:
         for owner_uid, job in self.view.jobs():
             if LABEL_VIDEOMODEL_UID not in job["metadata"].get("labels", {}):
                 continue
-            finished = any(
-                c.get("type") in ("Complete", "Failed") and c.get("status") == "True"
-                for c in job.get("status", {}).get("conditions") or []
-            )
-            if not finished and not job["metadata"].get("deletionTimestamp"):
+            if not job_finished(job) and not job["metadata"].get("deletionTimestamp"):
                 running.add(owner_uid)
         return running
 

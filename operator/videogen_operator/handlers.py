@@ -22,6 +22,7 @@ from prometheus_client import start_http_server
 
 from videogen_common.resources.meta import (
     GROUP,
+    LABEL_FINISHED,
     LABEL_MANAGED_BY,
     LABEL_VIDEOJOB_UID,
     LABEL_VIDEOMODEL_UID,
@@ -31,9 +32,10 @@ from videogen_common.resources.meta import (
 from videogen_common.resources.objects import VIDEOJOBS, VIDEOMODELS, VideoJob, VideoModel
 from videogen_common.s3 import S3Settings
 from videogen_operator import leader, metrics
-from videogen_operator.cluster_view import parse, trimmed
+from videogen_operator.cluster_view import parse, trimmed, trimmed_job
 from videogen_operator.controller import Controller
 from videogen_operator.kube import CONCURRENCY, Kube, load_config
+from videogen_operator.retention import RetentionSweep
 from videogen_operator.settings import OperatorSettings
 
 OURS = {LABEL_MANAGED_BY: MANAGED_BY_OPERATOR}
@@ -62,11 +64,20 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     # Our own Events say what happened; kopf's per-handler chatter would bury them.
     settings.posting.level = logging.WARNING
     settings.persistence.diffbase_storage = NoDiffBase()
+    # Only open VideoJobs are watched, indexed and held in memory: a final one leaves the watch when the operator
+    # labels it finished (the apiserver then sends DELETED), so memory and every scan grow with active work only.
+    settings.watching.label_selectors[GROUP, VIDEOJOBS] = f"!{LABEL_FINISHED}"
     load_config()
     # The blocking kubernetes client and boto3 run in threads (asyncio.to_thread); the default pool is tiny.
     asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(CONCURRENCY, thread_name_prefix="io"))
     controller = Controller(config, S3Settings(), Kube())
     memo["controller"] = controller
+    # The watched namespaces come from videogen_operator.main; without them the sweep could delete elsewhere.
+    if (namespaces := memo.get("namespaces")) is not None:
+        sweep = RetentionSweep(config, controller.kube, controller.s3, namespaces, lambda: controller.leading)
+        memo["retention"] = asyncio.create_task(sweep.run(), name="retention")
+    else:
+        logging.getLogger(__name__).warning("retention sweep off: start the operator with videogen-operator run")
     if config.leader_election:
         # Watch and index from now on, act only once the Lease is ours (before any watch event is handled).
         namespace = memo.get("lease_namespace") or leader.lease_namespace(config, [])
@@ -90,6 +101,8 @@ async def _lead(controller: Controller, election: leader.LeaderElection) -> None
 @kopf.on.cleanup()
 async def stop_workers(memo: kopf.Memo, **_: Any) -> None:
     controller: Controller = memo["controller"]
+    if (retention := memo.get("retention")) is not None:
+        retention.cancel()
     if (leadership := memo.get("leadership")) is not None:
         leadership.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -119,7 +132,7 @@ async def videomodels_by_key(
 @kopf.index("batch", "v1", "jobs", labels=OURS)
 async def jobs_by_owner_uid(body: kopf.Body, labels: kopf.Labels, **_: Any) -> dict[str, Any]:
     owner = labels.get(LABEL_VIDEOJOB_UID) or labels.get(LABEL_VIDEOMODEL_UID)
-    return {owner: trimmed(body, ("suspend",))} if owner else {}
+    return {owner: trimmed_job(body)} if owner else {}
 
 
 @kopf.index("", "v1", "pods", labels=OURS)
@@ -159,7 +172,7 @@ async def job_event(event: kopf.RawEvent, labels: kopf.Labels, memo: kopf.Memo, 
     if uid := labels.get(LABEL_VIDEOJOB_UID):
         controller.videojob_workers.wake(uid)
         if event["type"] == "DELETED":
-            controller.videojob_workers.wake_all()
+            controller.wake_queue()
     elif uid := labels.get(LABEL_VIDEOMODEL_UID):
         controller.videomodel_workers.wake(uid)
 

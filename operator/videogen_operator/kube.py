@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
@@ -129,6 +129,49 @@ class Kube:
         except ApiException as err:
             if err.status != 404:
                 raise
+
+    async def label_videojob(self, videojob: VideoJob, labels: dict[str, str]) -> bool:
+        """Merge ``labels`` into the VideoJob's labels; False when it is gone."""
+        path = _path("apis", GROUP, VERSION, "namespaces", videojob.namespace, VIDEOJOBS, videojob.name)
+        try:
+            await asyncio.to_thread(self._call, "PATCH", path, {"metadata": {"labels": labels}}, MERGE_PATCH)
+        except ApiException as err:
+            if err.status == 404:
+                return False
+            raise
+        return True
+
+    async def delete_videojob(self, namespace: str, name: str, uid: str) -> None:
+        """Delete the VideoJob of that uid (a new one of the same name stays); its Job and pods go through garbage
+        collection."""
+        options = {
+            "apiVersion": "v1",
+            "kind": "DeleteOptions",
+            "propagationPolicy": "Background",
+            "preconditions": {"uid": uid},
+        }
+        path = _path("apis", GROUP, VERSION, "namespaces", namespace, VIDEOJOBS, name)
+        try:
+            await asyncio.to_thread(self._call, "DELETE", path, options)
+        except ApiException as err:
+            # 404: gone already; 409: the precondition failed, the name now belongs to another VideoJob.
+            if err.status not in (404, 409):
+                raise
+
+    async def list_videojobs(
+        self, namespace: str | None, label_selector: str, limit: int, continue_token: str = ""
+    ) -> tuple[list[dict[str, Any]], str]:
+        """One page of VideoJobs matching ``label_selector`` (in ``namespace``, or everywhere for None), and the
+        token of the next page (empty after the last)."""
+        where = ("namespaces", namespace) if namespace is not None else ()
+        query = {"labelSelector": label_selector, "limit": str(limit)}
+        if continue_token:
+            query["continue"] = continue_token
+        path = _path("apis", GROUP, VERSION, *where, VIDEOJOBS) + "?" + urlencode(query)
+        page = await asyncio.to_thread(self._call, "GET", path, parse=True)
+        token: str = page.get("metadata", {}).get("continue") or ""
+        items: list[dict[str, Any]] = page.get("items") or []
+        return items, token
 
     async def patch_status(self, owner: VideoJob | VideoModel, status: dict[str, Any]) -> bool:
         """Merge-patch the status subresource with ``status`` (camelCase fields); False when the object is gone."""

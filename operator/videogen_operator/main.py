@@ -49,7 +49,8 @@ def main(argv: list[str] | None = None) -> None:
             liveness_endpoint=settings.liveness_endpoint,
             # Our own Lease decides who acts (videogen_operator.leader): kopf's peering objects are not needed.
             standalone=True,
-            memo=kopf.Memo(lease_namespace=lease_namespace),
+            # The retention sweep lists only these namespaces (empty: all).
+            memo=kopf.Memo(lease_namespace=lease_namespace, namespaces=tuple(args.namespace)),
         )
     )
 

@@ -21,7 +21,7 @@ from videogen_common.resources.meta import (
     MANAGED_BY_OPERATOR,
 )
 from videogen_common.resources.objects import VideoJob, VideoModel
-from videogen_common.resources.videojob import Scheduling
+from videogen_common.resources.videojob import Scheduling, VideoJobSpec
 from videogen_operator.settings import OperatorSettings
 
 RESTRICTED_CONTAINER_SECURITY: Final[Mapping[str, Any]] = {
@@ -153,15 +153,37 @@ def _allowed(values: Iterable[str]) -> str:
     return listed if listed else "none"
 
 
-def scheduling_problem(wanted: Scheduling | None, settings: OperatorSettings) -> str | None:
-    """Why spec.scheduling asks for something the operator's allow-lists do not hold (None when all is allowed).
+def priority_problem(spec: VideoJobSpec, settings: OperatorSettings) -> str | None:
+    """Why spec.priority is above the installation's ceiling without the PriorityClass that would allow it.
+
+    The rule: a priority up to ``max_priority`` is anyone's; above it, the VideoJob must also name a PriorityClass in
+    spec.scheduling.priorityClassName, which must be one of ``allowed_priority_classes`` (checked with the other
+    overrides). Whoever may use an allowed class outranks others in the cluster already, so they may in the queue too.
+    """
+    ceiling = settings.max_priority
+    if ceiling is None or spec.priority <= ceiling:
+        return None
+    if spec.scheduling is not None and spec.scheduling.priority_class_name is not None:
+        return None
+    return (
+        f"spec.priority {spec.priority} is above the ceiling {ceiling} (setting max_priority, chart value "
+        f"queue.maxPriority): lower it to {ceiling} or less, or also set spec.scheduling.priorityClassName to an "
+        f"allowed PriorityClass (allowed: {_allowed(settings.allowed_priority_classes)}; setting "
+        "allowed_priority_classes)"
+    )
+
+
+def scheduling_problem(spec: VideoJobSpec, settings: OperatorSettings) -> str | None:
+    """Why spec.scheduling (or spec.priority) asks for something the operator's allow-lists do not hold (None when
+    all is allowed).
 
     The allowed sets are settings, not CRD rules, because they differ per installation and change without a CRD
     upgrade; so the operator, not the apiserver, refuses, and names the field and the values it would accept.
     """
+    problems = [p] if (p := priority_problem(spec, settings)) is not None else []
+    wanted = spec.scheduling
     if wanted is None:
-        return None
-    problems = []
+        return "; ".join(problems) or None
     for field, value, allowed, setting in (
         (
             "priorityClassName",

@@ -79,7 +79,7 @@ def desired_job(
 ) -> dict[str, Any]:
     """The complete batch/v1 Job for this VideoJob (a plain dict, ready for the API's create)."""
     spec = videojob.spec
-    if (problem := pod_building.scheduling_problem(spec.scheduling, settings)) is not None:
+    if (problem := pod_building.scheduling_problem(spec, settings)) is not None:
         raise ValueError(problem)
     labels = pod_building.child_labels(videojob, "runner")
     queue = queue_name(videojob, settings)

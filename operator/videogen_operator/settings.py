@@ -137,12 +137,35 @@ class OperatorSettings(BaseSettings):
     output_prefix: str = "outputs"
     #: Where runners write their progress objects (in output_bucket); the operator reads them.
     progress_prefix: str = ""
+    #: Where the API uploads inputs (in output_bucket; the API's inputs_prefix): an expired VideoJob's input under
+    #: <inputs_prefix>/<its name>/ is deleted with it; an input anywhere else is someone else's and stays.
+    inputs_prefix: str = "inputs"
 
     # --- queueing -----------------------------------------------------------------------------------------
     #: Cap on generation Jobs running at once across the watched namespaces; null for no cap.
-    max_running_jobs: int | None = 4
+    max_running_jobs: int | None = Field(default=4, ge=1)
+    #: Cap on GPUs requested (the spec.gpus of running generation Jobs, summed) across the watched namespaces; null
+    #: for no cap. A VideoJob asking for more than this fails (SchedulingNotAllowed): it could never start.
+    max_gpus: int | None = Field(default=4, ge=1)
+    #: Highest spec.priority a VideoJob may use on its own; above it, only with an allowed
+    #: spec.scheduling.priorityClassName (allowed_priority_classes), else it fails (SchedulingNotAllowed). null: no
+    #: ceiling.
+    max_priority: int | None = 0
     #: Kueue LocalQueue for VideoJobs without spec.queueName; with a queue, Kueue (not this cap) admits the Job.
     default_queue_name: str | None = None
+
+    # --- retention ----------------------------------------------------------------------------------------
+    #: Seconds a finished VideoJob is kept (a job's spec.ttlSecondsAfterFinished may ask for less); then it is deleted
+    #: with its Job, its uploaded input and its progress object. null keeps finished VideoJobs forever.
+    videojob_ttl_seconds: int | None = Field(default=7 * 86400, ge=0)
+    #: Seconds an output (MP4, poster, metadata under output_bucket/output_prefix) is kept after it was written; null
+    #: keeps outputs forever. Outputs a VideoJob wrote elsewhere (its spec.output) are never deleted by the operator.
+    output_ttl_seconds: int | None = Field(default=None, ge=1)
+    #: Seconds between retention sweeps (a paged list of finished VideoJobs, and of outputs when output_ttl_seconds
+    #: is set).
+    retention_sweep_seconds: float = Field(default=300.0, gt=0)
+    #: Objects per page of a retention sweep's lists.
+    retention_page_size: int = Field(default=500, ge=1, le=1000)
 
     # --- webhooks (spec.webhook) ---------------------------------------------------------------------------
     #: The Standard Webhooks signing secret, whsec_ + base64 of 24-64 random bytes (the chart passes it from a

@@ -25,6 +25,7 @@ from videogen_common.resources.videojob_status import (
     VideoJobStatus,
 )
 from videogen_common.runner_contract import ExitCode, OutputLocation, ProgressReport, RunResult
+from videogen_operator.cluster_view import job_condition
 from videogen_operator.naming import RUNNER_CONTAINER
 
 #: The kubelet's reasons for a waiting runner container that the status shows as they are; any other shows as
@@ -91,13 +92,6 @@ def cancelling(state: State) -> VideoJobStatus:
 def cancelled() -> VideoJobStatus:
     message = "cancelled: the Job and its pods were deleted and no output was published"
     return _summary(State.CANCELLED, Reason.CANCELLED, message)
-
-
-def _condition_true(job: Mapping[str, Any], type_: str) -> Mapping[str, Any] | None:
-    for cond in job.get("status", {}).get("conditions") or []:
-        if cond.get("type") == type_ and cond.get("status") == "True":
-            return dict(cond)
-    return None
 
 
 def _runner_status(pod: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -200,7 +194,7 @@ def summarize(
     if job_status.get("startTime"):
         common["start_time"] = job_status["startTime"]
 
-    if (done := _condition_true(job, "Complete")) is not None:
+    if (done := job_condition(job, "Complete")) is not None:
         succeeded = [p for p in ordered if p.get("status", {}).get("phase") == "Succeeded"]
         result = run_result(succeeded[-1]) if succeeded else None
         shown = _progress(progress, uid) or Progress()
@@ -217,7 +211,7 @@ def summarize(
             fields |= _result_fields(result)
         return _summary(State.COMPLETED, Reason.SUCCEEDED, "the video and its metadata are in S3", **fields)
 
-    if (fail := _condition_true(job, "Failed")) is not None:
+    if (fail := job_condition(job, "Failed")) is not None:
         failed_pods = [p for p in ordered if p.get("status", {}).get("phase") == "Failed" and _terminated(p)]
         result = run_result(failed_pods[-1]) if failed_pods else None
         if fail.get("reason") == "DeadlineExceeded" or result is None:

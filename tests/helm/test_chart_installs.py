@@ -51,9 +51,11 @@ OPERATOR_TABLE = [
     ("create", "events", "release", True),
     ("list", "namespaces", None, True),
     ("list", "customresourcedefinitions.apiextensions.k8s.io", None, True),
+    # The finished label and retention's deletes; never creating or replacing a VideoJob.
+    *[(v, "videojobs.videogen.dev", "release", True) for v in ["patch", "delete"]],
     ("create", "videojobs.videogen.dev", "release", False),
-    ("delete", "videojobs.videogen.dev", "release", False),
-    ("patch", "videojobs.videogen.dev", "release", False),
+    ("update", "videojobs.videogen.dev", "release", False),
+    ("delete", "videomodels.videogen.dev", "release", False),
     ("update", "jobs.batch", "release", False),
     ("create", "pods", "release", False),
     ("delete", "pods", "release", False),

@@ -11,7 +11,6 @@ from tests.operator.factories import MODEL, UID, videojob
 from videogen_common.logs import REQUEST_ID_ENV
 from videogen_common.names import is_output_filename
 from videogen_common.resources.meta import ANNOTATION_REQUEST_ID
-from videogen_common.resources.videojob import Scheduling
 from videogen_common.runner_contract import ExitCode, RunnerInput
 from videogen_operator.naming import output_file
 from videogen_operator.pod_building import scheduling_problem
@@ -32,8 +31,8 @@ def env(job: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {e["name"]: e for e in runner(job)["env"]}
 
 
-def problem_with(scheduling: dict[str, Any], settings: OperatorSettings) -> str | None:
-    return scheduling_problem(Scheduling.model_validate(scheduling), settings)
+def problem_with(scheduling: dict[str, Any] | None, settings: OperatorSettings, **spec: Any) -> str | None:
+    return scheduling_problem(videojob(scheduling=scheduling, **spec).spec, settings)
 
 
 def test_job_is_named_after_the_videojob_and_owned_by_it() -> None:
@@ -274,6 +273,40 @@ def test_a_value_outside_the_allow_list_is_refused_naming_the_field_and_the_allo
     assert both is not None and "runtimeClassName 'kata'" in both and "nodeSelector zone=a" in both
     with pytest.raises(ValueError, match="runtimeClassName"):
         build(ALLOWING, scheduling={"runtimeClassName": "kata"})
+
+
+def test_a_priority_above_the_ceiling_is_refused_naming_spec_priority() -> None:
+    ceiling = OperatorSettings(max_priority=10, allowed_priority_classes=["video-high"])
+    problem = problem_with(None, ceiling, priority=1000)
+    assert problem == (
+        "spec.priority 1000 is above the ceiling 10 (setting max_priority, chart value queue.maxPriority): lower it "
+        "to 10 or less, or also set spec.scheduling.priorityClassName to an allowed PriorityClass (allowed: "
+        "video-high; setting allowed_priority_classes)"
+    )
+    with pytest.raises(ValueError, match=r"spec\.priority 1000"):
+        build(ceiling, priority=1000)
+    # At the ceiling, and below it (negative priorities yield), anyone may.
+    assert problem_with(None, ceiling, priority=10) is None
+    assert problem_with(None, ceiling, priority=-1000) is None
+
+
+def test_a_priority_above_the_ceiling_is_allowed_with_an_allowed_priority_class_only() -> None:
+    ceiling = OperatorSettings(max_priority=0, allowed_priority_classes=["video-high"])
+    assert problem_with({"priorityClassName": "video-high"}, ceiling, priority=1000) is None
+    # A class outside the list is refused for itself, and does not lift the ceiling either.
+    refused = problem_with({"priorityClassName": "other"}, ceiling, priority=1000)
+    assert refused is not None and "priorityClassName 'other' is not allowed" in refused
+    # Other overrides do not lift it.
+    refused = problem_with(
+        {"runtimeClassName": "nvidia"}, OperatorSettings(allowed_runtime_classes=["nvidia"]), priority=5
+    )
+    assert refused is not None and refused.startswith("spec.priority 5 is above the ceiling 0")
+
+
+def test_by_default_the_ceiling_is_0_and_null_lifts_it() -> None:
+    problem = problem_with(None, OperatorSettings(), priority=1)
+    assert problem is not None and "allowed: none" in problem
+    assert problem_with(None, OperatorSettings(max_priority=None), priority=1000) is None
 
 
 def test_by_default_no_per_job_override_is_allowed() -> None:
