@@ -98,10 +98,10 @@ def generate_in_processes(job: ParallelJob, on_step: Any) -> Any:
     result_file = job.folder / _RESULT
     if code == 0 and result_file.is_file():
         return pickle.loads(result_file.read_bytes())  # noqa: S301 (rank 0 of this job wrote it, see the docstring)
-    raise _worker_failure(job.folder, code)
+    raise worker_failure(job.folder, code)
 
 
-def _worker_failure(folder: Path, code: int) -> WorkerFailedError:
+def worker_failure(folder: Path, code: int) -> WorkerFailedError:
     """The failure a worker recorded (rank 0's first), else an internal error naming torchrun's exit status."""
     for error_file in sorted(folder.glob("error-*.json")):
         try:
