@@ -20,7 +20,8 @@ def test_under_a_cap_of_one_a_higher_priority_videojob_created_later_runs_before
     ns: Namespace, start_operator: Any
 ) -> None:
     smoke_model(ns)
-    start_operator(max_running_jobs=1)
+    # A ceiling of 10 lets "high" use priority 10 without a PriorityClass.
+    start_operator(max_running_jobs=1, max_priority=10)
     # Long enough that both later jobs are queued, and their places rewritten (every 2.5 s), before it ends.
     ns.videojob("blocker", prompt="a cat steps=15 step_seconds=0.4")
     ns.wait_state("blocker", {"processing"})
