@@ -1,11 +1,14 @@
 """Admitting a generation request: model readiness, idempotency, the concurrency limits, then one VideoJob.
 
-The concurrency limits (the namespace's, and each API key's) count active VideoJobs (a quorum list from the
-apiserver of the VideoJobs without the ``videogen.dev/finished`` label, which the operator sets on a terminal one),
-never an in-memory counter, so they survive restarts and are shared by every replica, and cost what the active jobs
-cost, never what the history does. Within one replica the count and the create happen under one lock, so the limits
-are exact however many requests arrive at once. Across N replicas each replica can pass its count at the same
-moment, so up to ``limit + N - 1`` jobs can be active; run one replica where a limit must be exact.
+The concurrency limits (the namespace's, and each API key's) count active VideoJobs as the cluster has them: the
+open ones in the API's watch cache (cache.py; open jobs and a bounded window of finished ones, never the history),
+plus the ones this replica created that the watch has not delivered yet (read-your-writes), so the count costs
+microseconds and no apiserver call; until the cache has synced, a quorum list of the VideoJobs without the
+``videogen.dev/finished`` label (which the operator sets on a terminal one). Never an in-memory counter of its own:
+the count survives restarts and sees every replica's jobs. Within one replica the count and the create happen under
+one lock, so the limits are exact however many requests arrive at once. Across N replicas each replica can pass its
+count at the same moment (and sees another's create once its watch delivers it, milliseconds later), so up to
+``limit + N - 1`` jobs can be active; run one replica where a limit must be exact.
 
 Idempotency is the apiserver's: a submit with an Idempotency-Key gets a VideoJob name derived from the caller's key
 and the Idempotency-Key, so the lookup is a GET by name and a second create of it, from any replica, is a 409 and
@@ -23,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 from videogen_api.auth import Caller
+from videogen_api.cache import VideoJobCache
 from videogen_api.config import ApiSettings
 from videogen_api.errors import MODEL_NOT_LOADED, TOO_MANY_REQUESTS, ApiError, bad_request
 from videogen_api.kube import Kube
@@ -108,10 +112,11 @@ def fingerprint(submission: Submission, upload: Upload | None) -> str:
 
 
 class Admission:
-    def __init__(self, settings: ApiSettings, kube: Kube, storage: Storage) -> None:
+    def __init__(self, settings: ApiSettings, kube: Kube, storage: Storage, job_cache: VideoJobCache) -> None:
         self._settings = settings
         self._kube = kube
         self._storage = storage
+        self._job_cache = job_cache
         self._policy = settings.model_policy()
         self._webhook_allowlist = parse_allowlist(settings.webhook_allowlist)
         self._lock = threading.Lock()
@@ -157,6 +162,9 @@ class Admission:
             with self._lock:
                 self._check_capacity(caller)
                 created = self._create(videojob)
+                if created is not None:
+                    # Counted from now on, before the watch delivers it: the next submit's count includes it.
+                    self._job_cache.note_create(created)
         except _OutcomeUnknown:
             # The apiserver may have committed it: the input stays rather than break a job that exists.
             raise
@@ -214,19 +222,27 @@ class Admission:
         if key is not None:
             self._storage.delete(key)
 
-    def _check_capacity(self, caller: Caller) -> None:
+    def _active_counts(self, owner: str | None) -> tuple[int, int]:
+        """(active VideoJobs in the namespace, those of ``owner``): from the watch cache and this replica's own
+        creates; unsynced, from the apiserver."""
+        counts = self._job_cache.count_active(owner)
+        if counts is not None:
+            return counts
         # Only the VideoJobs not labelled finished come back (the apiserver filters): the count costs what the
         # active jobs cost, whatever the history. A job that finished a moment ago but is not labelled yet is in the
         # answer, and its status leaves it out here.
         active = [videojob for videojob in self._kube.list_open_videojobs() if is_active(videojob)]
+        mine = sum(1 for videojob in active if owner is not None and videojob.metadata.labels.get(LABEL_OWNER) == owner)
+        return len(active), mine
+
+    def _check_capacity(self, caller: Caller) -> None:
+        total, mine = self._active_counts(caller.owner)
         retry = {"Retry-After": str(self._settings.retry_after_seconds)}
-        if len(active) >= self._settings.max_concurrent_jobs:
+        if total >= self._settings.max_concurrent_jobs:
             raise ApiError(429, TOO_MANY_REQUESTS, retry)
         per_key = self._settings.max_active_jobs_per_key
-        if per_key is not None and caller.owner is not None:
-            mine = sum(1 for videojob in active if videojob.metadata.labels.get(LABEL_OWNER) == caller.owner)
-            if mine >= per_key:
-                raise ApiError(429, f"This API key has {mine} active jobs, its limit; retry later", retry)
+        if per_key is not None and caller.owner is not None and mine >= per_key:
+            raise ApiError(429, f"This API key has {mine} active jobs, its limit; retry later", retry)
 
     def _resolve_model(self, submission: Submission) -> str | None:
         """The model for spec.model (None: the operator's default); refuses one that cannot run now.

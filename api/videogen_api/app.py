@@ -83,7 +83,7 @@ def create_app(
         kube=kube,
         job_cache=job_cache,
         storage=storage,
-        admission=Admission(settings, kube, storage),
+        admission=Admission(settings, kube, storage, job_cache),
         metrics=metrics,
         api_keys=api_keys,
     )

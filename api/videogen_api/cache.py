@@ -22,8 +22,10 @@ What it does not give, and how the API covers it (routes/jobs.py):
   falls back to a direct GET on a miss for a well-formed id (so a GET right after a submit never 404s, on any
   replica), and ``note_write`` records the resourceVersion of this replica's own writes: until the watch has
   delivered that version, ``get`` answers ``None`` for the object and the caller reads it from the apiserver.
-- Exact counts. The concurrency limit must count jobs that a create has just returned, so admission.py keeps its
-  quorum list (of open VideoJobs only, by label selector) and never reads this cache.
+- Counts of other replicas' creates the watch has not delivered yet. The concurrency limit (admission.py) counts
+  the active jobs here, plus this replica's own creates (``note_create``) until the watch delivers them, so on one
+  replica the count is exact however fast submits come; another replica's create counts a few milliseconds
+  late, as before (``limit + N - 1`` across N replicas). Unsynced, admission asks the apiserver instead.
 - Every finished job. A relist reads every VideoJob, a page at a time, and keeps the open ones and the newest
   finished ones: its memory stays bounded, its time grows with the VideoJobs the TTL has not removed yet. It
   happens at start and after a 410, not per request.
@@ -45,7 +47,7 @@ from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError as Urllib3Error
 
 from videogen_api.kube import WatchEvent, parse_items, parse_watch_event
-from videogen_common.resources.meta import GROUP, VERSION
+from videogen_common.resources.meta import GROUP, LABEL_FINISHED, LABEL_OWNER, VERSION
 from videogen_common.resources.objects import VIDEOJOBS, VideoJob
 from videogen_common.resources.videojob_status import State
 
@@ -79,11 +81,14 @@ def _order(name: str, creation_timestamp: str | None) -> _Order:
 
 
 def _is_finished(videojob: VideoJob) -> bool:
-    return videojob.status.current_state.terminal
+    """Terminal by its status, or labelled finished by the operator (the label is what the apiserver selects on)."""
+    return videojob.status.current_state.terminal or videojob.metadata.labels.get(LABEL_FINISHED) == "true"
 
 
 def _raw_finished(item: dict[str, Any]) -> bool:
     """Whether a listed VideoJob (its JSON, before parsing) is finished: a relist skips parsing the old ones."""
+    if ((item.get("metadata") or {}).get("labels") or {}).get(LABEL_FINISHED) == "true":
+        return True
     state = (item.get("status") or {}).get("state")
     try:
         return state is not None and State(state).terminal
@@ -131,6 +136,8 @@ class VideoJobCache:
         # heap may hold places of names no longer kept (deleted since); they are skipped, and dropped on a rebuild.
         self._finished: dict[str, _Order] = {}
         self._finished_heap: list[_Order] = []
+        # VideoJobs this replica created that the watch has not delivered yet, for the concurrency count.
+        self._unseen_creates: dict[str, VideoJob] = {}
         self._resource_version: str | None = None
         self._synced = threading.Event()
         # name -> resourceVersion of this replica's latest write to it that the watch has not delivered yet.
@@ -183,6 +190,30 @@ class VideoJobCache:
         """Finished VideoJobs held (at most ``finished_window``)."""
         with self._lock:
             return len(self._finished)
+
+    def count_active(self, owner: str | None) -> tuple[int, int] | None:
+        """(active VideoJobs, those of ``owner``): open ones the cache holds plus this replica's creates the watch
+        has not delivered yet; ``None`` while not synced (the caller asks the apiserver). O(open + window)."""
+        if not self._synced.is_set():
+            return None
+        total = mine = 0
+        with self._lock:
+            unseen = [vj for name, vj in self._unseen_creates.items() if name not in self._items]
+            for name, videojob in [*self._items.items(), *((vj.name, vj) for vj in unseen)]:
+                if name in self._finished or _is_finished(videojob):
+                    continue
+                total += 1
+                mine += owner is not None and videojob.metadata.labels.get(LABEL_OWNER) == owner
+        return total, mine
+
+    def note_create(self, videojob: VideoJob) -> None:
+        """Record a VideoJob this replica just created (the apiserver's answer): it counts as active at once, and
+        ``get`` reads it from the apiserver until the watch delivers it."""
+        with self._lock:
+            self._unseen_creates[videojob.name] = videojob
+            while len(self._unseen_creates) > _MAX_PENDING_WRITES:
+                del self._unseen_creates[next(iter(self._unseen_creates))]
+        self.note_write(videojob)
 
     def note_write(self, videojob: VideoJob) -> None:
         """Record a write this replica made (the object the apiserver returned), so ``get`` does not answer with
@@ -296,6 +327,12 @@ class VideoJobCache:
             self._pending_writes = {
                 name: version for name, version in self._pending_writes.items() if listed is None or version > listed
             }
+            self._unseen_creates = {
+                name: videojob
+                for name, videojob in self._unseen_creates.items()
+                if name not in fresh
+                and (listed is None or (_version(videojob.metadata.resource_version) or 0) > listed)
+            }
         self.stats.lists += 1
         changes: list[tuple[str, VideoJob | None]] = [(name, None) for name in old if name not in fresh]
         changes += [
@@ -386,6 +423,7 @@ class VideoJobCache:
                     self._items[event.name] = changed = event.videojob
                     if _is_finished(changed):
                         self._keep_finished(changed)
+                self._unseen_creates.pop(event.name, None)
                 pending = self._pending_writes.get(event.name)
                 version = _version(event.resource_version)
                 if pending is not None and (event.type == "DELETED" or (version is not None and version >= pending)):

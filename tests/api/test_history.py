@@ -1,11 +1,14 @@
-"""History costs nothing (issue 17, the API's half): the capacity count asks the apiserver for open VideoJobs only,
-the cache keeps open jobs and a bounded window of finished ones, a job outside the window is read by name, and a job
+"""History costs nothing (issue 17, the API's half): the capacity count reads open VideoJobs only (the cache's, with
+this replica's creates counted at once; unsynced, the apiserver's by label selector), the cache keeps open jobs and
+a bounded window of finished ones, a job outside the window is read by name, and a job
 whose VideoJob is gone (deleted after its TTL) is still served, with its output and the same access rule, from the
 job record the runner wrote."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+
+from kubernetes import client
 
 from tests.api.conftest import DATA, Operator, RunningApi, ServeApi, wait_until
 from videogen_api.job_records import videojob_from_metadata
@@ -51,6 +54,31 @@ def test_a_videojob_labelled_finished_is_not_counted_against_the_limit(serve_api
     assert api.http.post(T2V, json={"prompt": "counted"}).status_code == 202
     refused = api.http.post(T2V, json={"prompt": "one too many"})
     assert refused.status_code == 429, refused.text
+
+
+def test_unsynced_the_count_asks_the_apiserver_for_open_videojobs_only(
+    serve_api: ServeApi, operator: Operator, admin: client.ApiClient, namespace: str
+) -> None:
+    # Without "watch" the cache never syncs, so the count falls back to the apiserver's list by label selector.
+    rbac = client.RbacAuthorizationV1Api(admin)
+    role = rbac.read_namespaced_role("videogen-api", namespace)
+    for rule in role.rules or []:
+        rule.verbs = [verb for verb in rule.verbs if verb != "watch"]
+    rbac.replace_namespaced_role("videogen-api", namespace, role)
+    _create_by_hand(operator, "job-1700000000-00000000000f", {LABEL_FINISHED: "true"})
+    api = serve_api(max_concurrent_jobs=1, wait_for_cache=False)
+    assert not api.cache.synced
+    assert api.http.post(T2V, json={"prompt": "counted"}).status_code == 202
+    assert api.http.post(T2V, json={"prompt": "one too many"}).status_code == 429
+
+
+def test_a_create_counts_against_the_limit_at_once_even_before_the_watch_delivers_it(serve_api: ServeApi) -> None:
+    # The count comes from the watch cache plus this replica's own creates: frozen, the cache delivers nothing more,
+    # and the limit still holds exactly.
+    api = serve_api(max_concurrent_jobs=2)
+    api.cache.stop()
+    assert [api.http.post(T2V, json={"prompt": f"{i}"}).status_code for i in range(2)] == [202, 202]
+    assert api.http.post(T2V, json={"prompt": "third"}).status_code == 429
 
 
 def test_the_cache_keeps_open_jobs_and_the_newest_finished_ones(serve_api: ServeApi, operator: Operator) -> None:
