@@ -110,6 +110,8 @@ INVALID_VIDEOJOBS: list[tuple[str, str, dict[str, Any], tuple[str, ...]]] = [
     ("deadline-59", "text-to-video", {"activeDeadlineSeconds": 59}, ("spec.activeDeadlineSeconds",)),
     ("max-retries-11", "text-to-video", {"maxRetries": 11}, ("spec.maxRetries",)),
     ("priority-1001", "text-to-video", {"priority": 1001}, ("spec.priority",)),
+    ("ttl-negative", "text-to-video", {"ttlSecondsAfterFinished": -1}, ("spec.ttlSecondsAfterFinished",)),
+    ("ttl-over-a-year", "text-to-video", {"ttlSecondsAfterFinished": 31536001}, ("spec.ttlSecondsAfterFinished",)),
     ("queue-name-uppercase", "text-to-video", {"queueName": "GPU_Queue"}, ("spec.queueName",)),
     ("queue-name-too-long", "text-to-video", {"queueName": "q" * 64}, ("spec.queueName",)),
     (
@@ -171,6 +173,7 @@ def test_boundary_values_are_accepted(kube) -> None:
                 activeDeadlineSeconds=60,
                 maxRetries=0,
                 priority=-1000,
+                ttlSecondsAfterFinished=0,
                 prompt="",
             ),
         )
@@ -192,6 +195,7 @@ def test_boundary_values_are_accepted(kube) -> None:
                 activeDeadlineSeconds=86400,
                 maxRetries=10,
                 priority=1000,
+                ttlSecondsAfterFinished=31536000,
                 prompt="x" * 4000,
                 model="Wan-AI/Wan2.1-T2V-1.3B-Diffusers",
                 queueName="gpu-queue",
