@@ -48,6 +48,8 @@ class ParallelJob:
     degree: int
     #: Diffusers' ulysses_anything: tokens or heads that do not divide by ``degree`` (CUDA only).
     uneven: bool
+    #: The video tokens the transformer attends over (the plan's count); each process must see its share only.
+    tokens: int
     folder: Path
 
 
@@ -129,6 +131,37 @@ def _enable_context_parallel(pipe: Any, job: ParallelJob) -> None:
         pipe.transformer.enable_parallelism(config=config)
 
 
+def _watch_tokens(pipe: Any) -> list[int]:
+    """The sequence length the first block's self-attention receives, recorded on its first call: the proof that
+    the tokens were split (without the split each process would quietly compute everything itself)."""
+    seen: list[int] = []
+    blocks = getattr(pipe.transformer, "blocks", None)
+    attention = getattr(blocks[0], "attn1", None) if blocks is not None and len(blocks) else None
+    if attention is None:
+        return seen
+
+    def record(_module: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        hidden = args[0] if args else kwargs.get("hidden_states")
+        if not seen and hidden is not None:
+            seen.append(int(hidden.shape[1]))
+
+    attention.register_forward_pre_hook(record, with_kwargs=True)
+    return seen
+
+
+def _check_split(seen: list[int], job: ParallelJob) -> None:
+    share = -(-job.tokens // job.degree)
+    if not seen:
+        log.warning("the first block's attention was not observed: the token split is not checked")
+        return
+    if seen[0] > share:
+        raise RuntimeError(
+            f"context parallelism did not split the tokens: a process attended over {seen[0]} of {job.tokens} "
+            f"(its share is {share})"
+        )
+    log.info("each of %d processes attended over %d of %d tokens", job.degree, seen[0], job.tokens)
+
+
 def worker_main(job_file: Path) -> int:
     """One rank: load, parallelise, generate; rank 0 writes the result. Any failure is written for the launcher."""
     import torch
@@ -150,6 +183,7 @@ def worker_main(job_file: Path) -> int:
         started = time.perf_counter()
         pipe = load_pipeline(job.model_path, job.pipeline_class, job.placement, job.flow_shift)
         _enable_context_parallel(pipe, job)
+        seen = _watch_tokens(pipe)
         loaded = time.perf_counter() - started
 
         def on_step(step: int, total: int) -> None:
@@ -158,6 +192,7 @@ def worker_main(job_file: Path) -> int:
 
         result = generate(pipe, job.generation, job.placement, on_step)
         result.timings["load"] = loaded
+        _check_split(seen, job)
         if rank == 0:
             partial = job.folder / f"{_RESULT}.partial"
             partial.write_bytes(pickle.dumps(result))
@@ -167,7 +202,7 @@ def worker_main(job_file: Path) -> int:
         code = exit_code_for(exc)
         message = str(exc) or type(exc).__name__
         if code is ExitCode.INTERNAL:
-            message = f"internal error in context-parallel worker {rank}: {type(exc).__name__}: {message}"
+            message = f"in context-parallel worker {rank}: {type(exc).__name__}: {message}"
         (job.folder / f"error-{rank}.json").write_text(json.dumps({"exitCode": int(code), "message": message}))
         log.exception("worker %d failed", rank)
         return int(code)

@@ -301,7 +301,7 @@ def choose_parallelism(gpus: int, info: ModelInfo, hardware: Hardware, used: Use
         )
     how = "evenly" if even else f"unevenly ({heads} heads, {tokens} tokens; diffusers' ulysses_anything)"
     return Decision(
-        {"kind": "ulysses", "degree": gpus, "uneven": not even},
+        {"kind": "ulysses", "degree": gpus, "uneven": not even, "tokens": tokens},
         f"spec.gpus {gpus}: Ulysses context parallelism over {gpus} {where}, tokens split {how}",
     )
 

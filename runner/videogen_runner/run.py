@@ -151,6 +151,7 @@ def execute(
                 generation=gen,
                 degree=plan.processes,
                 uneven=bool(parallelism["uneven"]),
+                tokens=int(parallelism["tokens"]),
                 folder=work,
             )
             result = generate_in_processes(job, on_step)

@@ -55,7 +55,7 @@ def test_two_gloo_processes_make_the_video_one_process_makes(
         if gpus == 0:
             assert parallelism == 1 and "contextParallel" not in outcome.result["used"]
             continue
-        assert parallelism == {"kind": "ulysses", "degree": 2, "uneven": False}
+        assert parallelism == {"kind": "ulysses", "degree": 2, "uneven": False, "tokens": 48}
         assert outcome.result["used"]["contextParallel"] == metadata["used"]["contextParallel"] == 2
         # Rank 0's steps reach the job's progress object through the runner's process.
         steps = {(r.step, r.total_steps) for r in progress_history(s3, job.doc.progress) if r.phase == "denoising"}
@@ -92,7 +92,7 @@ def test_the_plan_under_context_parallelism(tmp_path: Path) -> None:
     (wan / "transformer" / "config.json").write_text(json.dumps({"num_layers": 30, "num_attention_heads": 12}))
     # 480x832x81 on 4 H200s: 21 x 30 x 52 tokens and 12 heads divide by 4; no step cache, no compile over the hooks.
     four = plan(wan, gpus=4, width=832, height=480, numFrames=81, fps=16, speed="fast")
-    assert four.parallelism.value == {"kind": "ulysses", "degree": 4, "uneven": False}
+    assert four.parallelism.value == {"kind": "ulysses", "degree": 4, "uneven": False, "tokens": 21 * 30 * 52}
     assert four.used.context_parallel == 4 and four.processes == 4
     assert four.step_cache.value is None and four.compile.value is False
     # 12 heads do not divide by 8: diffusers' uneven Ulysses on GPUs; refused on CPU processes, naming the fix.
