@@ -15,6 +15,7 @@ import signal
 from typing import Any
 
 from tests.e2e.conftest import FINAL_STATES, TINY, System
+from videogen_common.runner_contract import job_record_key
 from videogen_dev import processes
 from videogen_dev import s3 as local_s3
 from videogen_dev.waiting import wait_for
@@ -97,9 +98,11 @@ def test_s3_stopped_while_runners_run_a_retried_job_completes_and_a_final_one_fa
         head = system.release.s3.client().head_object(Bucket=system.release.s3.bucket, Key=video_key)
         assert head["ContentLength"] > 0
         assert system.probe_output(done).frames == done["used"]["num_frames"]
-        # Nothing else was published: the failed job left no object, the retried one exactly its own outputs.
+        # Nothing else was published: the failed job left no object, the retried one exactly its own outputs (video,
+        # poster, metadata) and its job record.
         new_keys = set(system.release.output_keys()) - outputs_before
         assert video_key in new_keys
-        assert all(key.rsplit(".", 1)[0] == video_key.rsplit(".", 1)[0] for key in new_keys), new_keys
+        record = job_record_key(system.release.outputs_prefix, system.namespace, retried)
+        assert all(key.rsplit(".", 1)[0] == video_key.rsplit(".", 1)[0] or key == record for key in new_keys), new_keys
     finally:
         system.cluster.kubectl("delete", "videojob", NO_RETRIES, "-n", system.namespace, "--wait=false", check=False)
