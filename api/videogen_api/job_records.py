@@ -23,7 +23,7 @@ from videogen_api.storage import Storage
 from videogen_common.names import is_output_filename
 from videogen_common.resources.meta import LABEL_OWNER, ObjectMeta
 from videogen_common.resources.objects import VideoJob
-from videogen_common.resources.videojob import InputRef, VideoJobSpec
+from videogen_common.resources.videojob import VideoJobSpec
 from videogen_common.resources.videojob_status import OutputStatus, Progress, Reason, State, VideoJobStatus
 from videogen_common.runner_contract import ResultMetadata, job_record_key
 
@@ -90,12 +90,9 @@ def _completed_videojob(
             labels=labels,
             creation_timestamp=ref.created_at,
         ),
-        spec=VideoJobSpec(
-            mode=metadata.mode,
-            model=metadata.model,
-            prompt=metadata.prompt,
-            input=InputRef(uri=metadata.input_uri) if metadata.input_uri else None,
-        ),
+        # Not validated: the spec's rules are for creating a job (an input for image-to-video, say), and the view
+        # reads only its mode, model and defaults from it.
+        spec=VideoJobSpec.model_construct(mode=metadata.mode, model=metadata.model, prompt=metadata.prompt),
         status=VideoJobStatus(
             state=State.COMPLETED,
             reason=Reason.SUCCEEDED,

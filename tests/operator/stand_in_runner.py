@@ -7,8 +7,8 @@ What it does is steered by words in the prompt, so a test says what should happe
 - ``upload_early``: upload the outputs before the loop and do not roll them back on SIGTERM (so the operator's
   own clean-up on cancel is what removes them).
 
-Like the real runner it writes a ProgressReport per step, uploads video, poster and then metadata, writes a
-RunResult termination message, and on SIGTERM rolls back its uploads and exits 143.
+Like the real runner it writes a ProgressReport per step, uploads video, poster and then metadata (and its copy at
+the job record's key), writes a RunResult termination message, and on SIGTERM rolls back its uploads and exits 143.
 """
 
 from __future__ import annotations
@@ -102,6 +102,7 @@ def main() -> None:
         metadata = ResultMetadata(
             videojob=job.videojob,
             mode=job.spec.mode,
+            model=job.spec.model,
             prompt=prompt,
             negative_prompt=job.spec.negative_prompt,
             used=used,
@@ -119,6 +120,9 @@ def main() -> None:
         )
         s3.put_object(Bucket=out.bucket, Key=out.metadata_key, Body=metadata.to_json().encode())
         uploaded.append(out.metadata_key)
+        if out.record_key is not None:
+            s3.put_object(Bucket=out.bucket, Key=out.record_key, Body=metadata.to_json().encode())
+            uploaded.append(out.record_key)
 
     report("starting", 0)
     if early:
