@@ -3,7 +3,8 @@
 A line is ``{"time", "level", "logger", "message"}`` plus whichever of :data:`FIELDS` are known where it is
 written, plus ``exception`` (the traceback) when there is one. The fields come from the log context (:func:`bound`,
 :func:`bind`: a context variable, so each asyncio task and each request has its own, and ``asyncio.to_thread`` and
-Starlette's thread pool carry it along) or from a call's ``extra=``. ``plain`` prints the same facts as text.
+Starlette's thread pool carry it along; :func:`bind_process` for a one-job process such as the runner, whose own
+threads start without it) or from a call's ``extra=``. ``plain`` prints the same facts as text.
 
 The request id is one string from the REST call to the runner: the API takes the client's ``X-Request-ID`` when it
 is safe (:func:`valid_request_id`), else makes one, and writes it on the VideoJob (``videogen.dev/request-id``); the
@@ -36,6 +37,7 @@ __all__ = [
     "LogFormat",
     "PlainFormatter",
     "bind",
+    "bind_process",
     "bound",
     "configure_logging",
     "context",
@@ -60,6 +62,8 @@ _REQUEST_ID: Final = re.compile(rf"[A-Za-z0-9][A-Za-z0-9._:+=@-]{{0,{REQUEST_ID_
 FIELDS: Final = ("request_id", "job_id", "videojob", "namespace", "videomodel")
 
 _context: ContextVar[Mapping[str, str] | None] = ContextVar("videogen_log_context", default=None)
+#: Fields of every line of this process, from any thread (see bind_process).
+_process: dict[str, str] = {}
 
 
 def valid_request_id(value: str | None) -> str | None:
@@ -86,13 +90,19 @@ def videojob_fields(
 
 
 def context() -> Mapping[str, str]:
-    """The fields bound in the current context."""
-    return _context.get() or {}
+    """The fields bound in the current context (over those of the process)."""
+    return {**_process, **(_context.get() or {})}
 
 
 def bind(**fields: str | None) -> None:
     """Add ``fields`` (None ones are left out) to the current context, for every later line of this task or request."""
     _context.set({**context(), **{k: v for k, v in fields.items() if v is not None}})
+
+
+def bind_process(**fields: str | None) -> None:
+    """Add ``fields`` to every later line of this process, whichever thread writes it (a new thread starts with an
+    empty context): for a process that does one job, as the runner does."""
+    _process.update({k: v for k, v in fields.items() if v is not None})
 
 
 @contextlib.contextmanager

@@ -101,7 +101,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         doc = load_input(args.input)
         ref = doc.videojob
-        logs.bind(**logs.videojob_fields(ref.name, ref.namespace, request_id=os.environ.get(logs.REQUEST_ID_ENV)))
+        # The whole process runs this one job: its threads' lines (the progress writer's) name it too.
+        logs.bind_process(
+            **logs.videojob_fields(ref.name, ref.namespace, request_id=os.environ.get(logs.REQUEST_ID_ENV))
+        )
         client = make_client(S3Settings())
         progress = ProgressReporter(client, doc.progress, doc.videojob.uid)
         result = execute(doc, client, progress, state, settings)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import threading
 from collections.abc import Iterator
 
 import pytest
@@ -93,3 +94,20 @@ def test_plain_lines_end_with_the_fields() -> None:
     with logs.bound(request_id="req-9"):
         line = logs.PlainFormatter().format(record)
     assert line.endswith("WARNING x: careful [request_id=req-9]")
+
+
+def test_process_fields_reach_lines_written_by_other_threads(captured: tuple[logging.Logger, io.StringIO]) -> None:
+    logger, out = captured
+    logs.bind_process(job_id="job_1_aaaaaaaaaaaa")
+    try:
+        with logs.bound(request_id="req-main"):
+            thread = threading.Thread(target=lambda: logger.info("from a thread"))
+            thread.start()
+            thread.join()
+            logger.info("from the task")
+    finally:
+        logs._process.clear()
+    from_thread, from_task = lines(out)
+    # A thread starts without the context variable's fields, but with the process's.
+    assert from_thread["job_id"] == "job_1_aaaaaaaaaaaa" and "request_id" not in from_thread
+    assert from_task["job_id"] == "job_1_aaaaaaaaaaaa" and from_task["request_id"] == "req-main"
