@@ -20,7 +20,13 @@ from typing import Any, Final
 import kopf
 
 from videogen_common import logs
-from videogen_common.model_choice import ModelUnavailable, ResolvedModel, allowlist_problem, resolve_model
+from videogen_common.model_choice import (
+    ModelUnavailable,
+    ResolvedModel,
+    allowlist_problem,
+    limits_problem_of,
+    resolve_model,
+)
 from videogen_common.resources.meta import API_VERSION, LABEL_FINISHED, LABEL_VIDEOJOB_UID, LABEL_VIDEOMODEL_UID
 from videogen_common.resources.objects import VideoJob, VideoModel
 from videogen_common.resources.videojob_status import Reason, State, VideoJobStatus
@@ -223,6 +229,10 @@ class Controller:
                 return None
             await self._write(videojob, videojob_status.pending(model.reason, model.message))
             return self.settings.poll_seconds * 5
+        if (problem := self._limits_problem(videojob, model)) is not None:
+            # What the runner would refuse (exit 10) once its pod started: failed now, before any Job or pod.
+            await self._write(videojob, videojob_status.failed(Reason.INVALID_INPUT, problem))
+            return None
         caps = self._caps()
         if caps != queueing.Caps() and runner_job.queue_name(videojob, self.settings) is None:
             # Decide and reserve without awaiting anything, so no other worker decides on the same free place.
@@ -306,6 +316,11 @@ class Controller:
         return resolve_model(
             videojob.spec.mode, videojob.spec.model, self.view.videomodels(videojob.namespace), self.model_policy
         )
+
+    def _limits_problem(self, videojob: VideoJob, model: ResolvedModel) -> str | None:
+        """The checkpoint's limits (videogen_common.model_choice.limits_problem_of) for the chosen VideoModel."""
+        chosen = next((m for m in self.view.videomodels(videojob.namespace) if m.name == model.videomodel), None)
+        return limits_problem_of(videojob.spec, chosen) if chosen is not None else None
 
     def _waiting(self) -> list[queueing.QueueEntry]:
         """Open VideoJobs with a Ready model and no Job: the queue the cap admits from."""
