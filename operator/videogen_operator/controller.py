@@ -407,6 +407,9 @@ class Controller:
         # Our own later reads must not act on the old status before the watch delivers the new one.
         videojob.status = new
         self._written[videojob.uid] = (generation, new)
+        if (current.state, current.reason) != (new.state, new.reason):
+            # Before any await: labelling a final VideoJob finished takes it out of the watch, which ends this worker.
+            log.info("%s (%s): %s", new.state, new.reason, new.message or "")
         if new.current_state.terminal:
             await self._mark_finished(videojob)
         if new.current_state.terminal and not current.current_state.terminal:
@@ -415,7 +418,6 @@ class Controller:
             metrics.observe_finished(videojob, new, self.model_label(videojob), pods)
         if (current.state, current.reason) == (new.state, new.reason):
             return
-        log.info("%s (%s): %s", new.state, new.reason, new.message or "")
         if new.state == State.FAILED:
             kopf.event(_ref(videojob), type="Warning", reason="Failed", message=new.message or "")
         elif new.state is not None and new.reason is not None and (event := EVENTS.get((new.state, new.reason))):
