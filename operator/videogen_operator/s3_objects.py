@@ -32,8 +32,10 @@ def read_progress(s3: Any, location: ProgressLocation) -> ProgressReport | None:
 
 
 def delete_outputs(s3: Any, location: OutputLocation, progress: ProgressLocation | None) -> None:
-    """Remove whatever a cancelled run uploaded (video, poster, metadata) and its progress report."""
+    """Remove whatever a cancelled run uploaded (video, poster, metadata, job record) and its progress report: a
+    record left behind would show the cancelled job as completed once its VideoJob is gone."""
     keys = [location.metadata_key, location.video_key, location.poster_key]
+    keys += [location.record_key] if location.record_key is not None else []
     s3.delete_objects(Bucket=location.bucket, Delete={"Objects": [{"Key": k} for k in keys], "Quiet": True})
     if progress is not None:
         s3.delete_object(Bucket=progress.bucket, Key=progress.key)

@@ -194,7 +194,8 @@ def test_cancel_while_running_removes_the_pod_and_publishes_no_output(ns: Namesp
     running = ns.wait_state("stop-me", {"processing"})
     output_key = running["output"]["uri"] if "output" in running else None
     assert output_key is None, "no output is shown before completion"
-    wait_for(lambda: ns.s3_keys("outputs/"), lambda keys: len(keys) == 3, 20, "early uploads")
+    # Video, poster, metadata and the job record.
+    wait_for(lambda: ns.s3_keys("outputs/"), lambda keys: len(keys) == 4, 20, "early uploads")
 
     ns.cluster.kubectl("patch", "vj", "stop-me", "-n", ns.name, "--type=merge", "-p", '{"spec":{"cancel":true}}')
 
