@@ -13,7 +13,8 @@ by_alias=True)``) and passes it to ``videogen-runner run`` in one of two ways (t
 
 S3 settings come from the environment (``VIDEOGEN_S3_ENDPOINT_URL``, ``VIDEOGEN_S3_ACCESS_KEY_ID``,
 ``VIDEOGEN_S3_SECRET_ACCESS_KEY``, ``VIDEOGEN_S3_REGION``, ``VIDEOGEN_S3_FORCE_PATH_STYLE``; see
-:data:`S3_ENV`), normally from the chart's Secret, never from the input document.
+:data:`S3_ENV`), normally from the chart's Secret, never from the input document. ``VIDEOGEN_REQUEST_ID``
+(:data:`videogen_common.logs.REQUEST_ID_ENV`), when set, is the request id the runner's log lines carry.
 
 What the runner gives back
 --------------------------
