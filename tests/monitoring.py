@@ -1,25 +1,27 @@
 """What the monitoring tests compare: the metric names a PromQL expression reads, the expressions of the chart's
-dashboard and alert rules, and the names the API's and the operator's metrics modules export."""
+dashboard and alert rules, the names the API's and the operator's metrics modules export, and what an installed
+release's operator and API serve at /metrics."""
 
 from __future__ import annotations
 
 import json
 import re
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any, Final
 
+import httpx
 from kubernetes import client
 from prometheus_client import CollectorRegistry
-from prometheus_client.registry import Collector
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.helm.conftest import CHART
+from tests.system_release import SystemRelease
 from videogen_api.cache import VideoJobCache
 from videogen_api.metrics import Metrics
 from videogen_operator import metrics as operator_metrics
 
 DASHBOARD: Final = CHART / "files" / "dashboards" / "videogen.json"
-#: Series Prometheus makes itself for every target (no component exports them).
-PROMETHEUS_SERIES: Final = frozenset({"up"})
 
 _STRING = re.compile(r'"(?:\\.|[^"\\])*"|\'(?:\\.|[^\'\\])*\'|`[^`]*`')
 _GRAFANA_VARIABLE = re.compile(r"\$\{?\w+\}?")
@@ -98,11 +100,9 @@ def registered_names() -> set[str]:
     collector, and an API app's metrics with its VideoJob cache's (nothing connects: no collector is asked for a
     value that needs a server)."""
     registry = CollectorRegistry()
-    collectors: list[Collector] = [
-        operator_metrics.StateCollector(lambda: [], lambda: 0, lambda vj: operator_metrics.UNKNOWN_MODEL)
-    ]
-    for collector in collectors:
-        registry.register(collector)
+    registry.register(
+        operator_metrics.StateCollector(lambda: [], lambda: 0, lambda vj: operator_metrics.UNKNOWN_MODEL, lambda: True)
+    )
     api = Metrics()
     api.watch_cache(VideoJobCache(client.ApiClient(), "metrics-names"))
     names: set[str] = set()
@@ -121,3 +121,39 @@ def scraped_names(text: str) -> set[str]:
             _, _, name, kind = line.split(maxsplit=3)
             names |= _sample_names(name.removesuffix("_total") if kind == "counter" else name, kind)
     return names
+
+
+#: Samples of one scrape by (series name, labels).
+Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+
+
+def samples(text: str) -> Samples:
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def value(scraped: Samples, name: str, **labels: str) -> float:
+    """One series' value; 0 for a series not there (yet)."""
+    return scraped.get((name, frozenset(labels.items())), 0.0)
+
+
+@dataclass(frozen=True)
+class Scrapes:
+    """An installed release's operator and API /metrics, read at one moment."""
+
+    operator: str
+    api: str
+
+    @classmethod
+    def take(cls, release: SystemRelease) -> Scrapes:
+        operator_port = release.values["operator"]["metricsPort"]
+        return cls(_scrape(f"http://127.0.0.1:{operator_port}/metrics"), _scrape(f"{release.api_url}/metrics"))
+
+
+def _scrape(url: str) -> str:
+    response = httpx.get(url, timeout=10)
+    assert response.status_code == 200, f"{url}: {response.status_code} {response.text}"
+    return response.text

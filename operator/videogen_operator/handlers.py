@@ -87,7 +87,9 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
         memo["leadership"] = asyncio.create_task(_lead(controller, election), name="leadership")
     if config.metrics_port is not None:
         metrics.register(
-            metrics.StateCollector(controller.view.videojobs, controller.queued_count, controller.model_label)
+            metrics.StateCollector(
+                controller.view.videojobs, controller.queued_count, controller.model_label, lambda: controller.leading
+            )
         )
         start_http_server(config.metrics_port, addr=config.metrics_host, registry=metrics.REGISTRY)
 

@@ -2,8 +2,8 @@
 
 Per finished VideoJob (observed once, by the status write that makes it completed, failed or cancelled): its phase
 durations, its outcome (state and reason), the GPU-seconds its runner pods used. At scrape time, from the in-memory
-view: VideoJobs by state, the queue (depth and oldest pending age per model and mode). Webhook deliveries and
-VideoModel downloads by outcome, Job-creation latency and reconcile errors as they happen.
+view: VideoJobs by state, the queue (depth and oldest pending age per model and mode), whether this operator leads.
+Webhook deliveries and VideoModel downloads by outcome, Job-creation latency and reconcile errors as they happen.
 
 Labels stay bounded: ``model`` is the name of the VideoModel a VideoJob runs or waits for (``unknown`` when none
 matches; spec.model's free text never becomes a label), ``mode``, ``state``, ``reason``, ``phase``, ``event`` and
@@ -192,14 +192,21 @@ class StateCollector(Collector):
         videojobs: Callable[[], Iterable[VideoJob]],
         queued: Callable[[], int],
         model_of: Callable[[VideoJob], str],
+        leading: Callable[[], bool],
         now: Callable[[], float] = time.time,
     ) -> None:
         self._videojobs = videojobs
         self._queued = queued
         self._model_of = model_of
+        self._leading = leading
         self._now = now
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
+        yield GaugeMetricFamily(
+            "videogen_operator_leader",
+            "1 while this operator holds the Lease and acts (always, without leader election); 0 while it waits.",
+            value=int(self._leading()),
+        )
         videojobs = list(self._videojobs())
         by_state = Tally(vj.status.current_state for vj in videojobs)
         jobs = GaugeMetricFamily("videogen_videojobs", "VideoJobs by state.", labels=["state"])

@@ -7,12 +7,16 @@ frame count, size and fps are what the job reports it used.
 kubectl: `kubectl apply -f examples/videojob-smoke-wan-text-to-video.yaml` runs the same way, and the API serves its
 output.
 
+Metrics: the operator counts each run under its VideoModel and mode (outcome, every phase of the real runner, GPU
+time) and the API each submit; every metric the chart's dashboard and alerts read is one these processes export.
+
 All five are submitted together and share the queue (dev/local-values.yaml's cap runs two at once), as they would on
 a cluster; each test below looks at one aspect of the same runs.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +26,20 @@ import pytest
 import yaml
 
 from tests.e2e.conftest import StateRecorder, System
+from tests.helm.conftest import Helm
+from tests.monitoring import (
+    Samples,
+    Scrapes,
+    dashboard_queries,
+    load_dashboard,
+    metric_names,
+    rule_expressions,
+    samples,
+    scraped_names,
+    value,
+)
 from videogen_dev.settings import REPO_ROOT
+from videogen_dev.waiting import wait_for
 from videogen_runner.media import VideoProbe
 
 #: The API tests' sample inputs: a 64x48 JPEG and a 2 s, 20-frame 160x120 MP4.
@@ -51,6 +68,8 @@ class Runs:
     #: The kubectl-applied VideoJob's final status.
     kubectl: dict[str, Any]
     kubectl_probe: VideoProbe | None
+    #: The operator's and the API's metrics before the first submit.
+    metrics_before: Scrapes
 
 
 @pytest.fixture(scope="module")
@@ -69,6 +88,7 @@ def runs(module_system: System) -> Iterator[Runs]:
         "defaults-only": ("text-to-video", {"json": DEFAULTS_ONLY}),
     }
     example = yaml.safe_load(WAN_EXAMPLE.read_text())["metadata"]["name"]
+    metrics_before = Scrapes.take(system.release)
     try:
         with StateRecorder(system.release.api_url) as recorder:
             ids = {}
@@ -92,7 +112,7 @@ def runs(module_system: System) -> Iterator[Runs]:
             if kubectl_status["state"] == "completed"
             else None
         )
-        yield Runs(rest, kubectl_status, kubectl_probe)
+        yield Runs(rest, kubectl_status, kubectl_probe, metrics_before)
     finally:
         system.cluster.kubectl("delete", "-n", system.namespace, "-f", str(WAN_EXAMPLE), "--wait=false", check=False)
 
@@ -150,3 +170,63 @@ def test_kubectl_applied_example_runs_to_completed_and_the_api_serves_its_output
     )
     assert round(runs.kubectl_probe.fps) == used["fps"]
     assert used["pipeline"].startswith("Wan"), used  # the manifest's model, not the REST default
+
+
+#: The phases every run of the real runner reports (download_input only where there is an input file).
+PHASES = ("queue", "load", "encode_prompt", "denoise", "decode", "encode", "upload")
+
+
+def test_the_runs_are_counted_per_model_and_mode_and_every_dashboard_and_alert_metric_is_exported(
+    runs: Runs, module_system: System
+) -> None:
+    completed: Counter[tuple[str, str]] = Counter((run.job["model"], run.job["mode"]) for run in runs.rest.values())
+    example = yaml.safe_load(WAN_EXAMPLE.read_text())["spec"]
+    completed[(example["model"], example["mode"])] += 1
+    # REST jobs ask for spec.gpus' default, one; the manifest for none (a CPU run uses no GPU time).
+    on_gpus = {key for key in completed if key != (example["model"], example["mode"])}
+    assert example["gpus"] == 0 and (example["model"], example["mode"]) not in {
+        (run.job["model"], run.job["mode"]) for run in runs.rest.values()
+    }
+    assert all(run.job["status"] == "completed" for run in runs.rest.values()) and runs.kubectl["state"] == "completed"
+    before = samples(runs.metrics_before.operator)
+
+    def finished(scraped: Samples, model: str, mode: str) -> float:
+        labels = {"model": model, "mode": mode, "state": "completed", "reason": "Succeeded"}
+        return value(scraped, "videogen_videojobs_finished_total", **labels)
+
+    # Each run was counted by the status write that made it final, which the waits above have seen.
+    scrapes = wait_for(
+        lambda: Scrapes.take(module_system.release),
+        lambda now: all(
+            finished(samples(now.operator), *key) - finished(before, *key) >= n for key, n in completed.items()
+        ),
+        10,
+        "every run in the operator's metrics",
+    )
+    after = samples(scrapes.operator)
+    for (model, mode), n in completed.items():
+        labels = {"model": model, "mode": mode}
+        assert finished(after, model, mode) - finished(before, model, mode) == n, (model, mode)
+        for phase in PHASES:
+            name = "videogen_videojob_phase_seconds_count"
+            assert value(after, name, **labels, phase=phase) - value(before, name, **labels, phase=phase) == n, phase
+        name = "videogen_videojob_duration_seconds_count"
+        assert value(after, name, **labels, state="completed") - value(before, name, **labels, state="completed") == n
+        # The runner containers ran for seconds each, times the GPUs they requested.
+        gpu_seconds = value(after, "videogen_gpu_seconds_total", **labels) - value(
+            before, "videogen_gpu_seconds_total", **labels
+        )
+        assert gpu_seconds > 0 if (model, mode) in on_gpus else gpu_seconds == 0, (model, mode, gpu_seconds)
+    api_before, api_after = samples(runs.metrics_before.api), samples(scrapes.api)
+    for mode in ("text-to-video", "image-to-video", "video-to-video"):
+        submit = {"method": "POST", "route": f"/api/v1/generate/{mode}", "code": "202"}
+        submitted = sum(1 for run in runs.rest.values() if run.job["mode"] == mode)
+        counted = value(api_after, "videogen_api_requests_total", **submit)
+        assert counted - value(api_before, "videogen_api_requests_total", **submit) == submitted, mode
+
+    exported = scraped_names(scrapes.operator) | scraped_names(scrapes.api)
+    helm = Helm(module_system.cluster.settings.helm, module_system.cluster.kubeconfig)
+    rules = helm.template(module_system.namespace, "--set", "monitoring.prometheusRule.enabled=true")
+    queries = [*dashboard_queries(load_dashboard()), *rule_expressions(rules).values()]
+    missing = {name for expr in queries for name in metric_names(expr)} - exported
+    assert not missing, f"the dashboard or alerts read metrics the running components do not export: {sorted(missing)}"

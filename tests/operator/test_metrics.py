@@ -35,7 +35,9 @@ def test_videojobs_by_state_queue_length_and_per_model_queue_are_exported() -> N
         videojob("e", status=queued, cancel=True),  # being cancelled: not waiting for anything
     ]
     registry = CollectorRegistry()
-    registry.register(StateCollector(lambda: videojobs, lambda: 2, lambda vj: "wan-t2v", now=lambda: CREATED + 90))
+    registry.register(
+        StateCollector(lambda: videojobs, lambda: 2, lambda vj: "wan-t2v", lambda: False, now=lambda: CREATED + 90)
+    )
     text = generate_latest(registry).decode()
     assert 'videogen_videojobs{state="pending"} 4.0' in text
     assert 'videogen_videojobs{state="processing"} 1.0' in text
@@ -44,6 +46,8 @@ def test_videojobs_by_state_queue_length_and_per_model_queue_are_exported() -> N
     assert 'videogen_queue_depth{mode="text-to-video",model="wan-t2v"} 2.0' in text
     assert 'videogen_queue_depth{mode="image-to-video",model="wan-t2v"} 1.0' in text
     assert 'videogen_queue_oldest_pending_seconds{mode="text-to-video",model="wan-t2v"} 90.0' in text
+    # Waiting for the Lease: the gauges are this operator's view, the leader gauge says it does not act.
+    assert "videogen_operator_leader 0.0" in text
 
 
 def test_the_model_label_is_a_videomodel_name_never_free_text() -> None:
@@ -160,6 +164,7 @@ def test_a_running_operator_answers_liveness_and_serves_its_metrics(ns: Namespac
     assert f'videogen_videojob_duration_seconds_count{{{labels},state="completed"}} 1.0' in text
     assert f"videogen_gpu_seconds_total{{{labels}}}" in text
     assert 'videogen_model_downloads_total{model="smoke",outcome="Ready"} 1.0' in text
+    assert "videogen_operator_leader 1.0" in text
     # Every name prefixed, the process's own included.
     names = {line.split()[2] for line in text.splitlines() if line.startswith("# TYPE ")}
     assert "videogen_operator_process_resident_memory_bytes" in names
