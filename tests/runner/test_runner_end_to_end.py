@@ -82,13 +82,19 @@ def make_job(s3, progress_bucket: str, model: Path, **spec: Any) -> Job:
     """A job whose spec.model names a VideoModel (the folder's name), as a VideoJob naming one does; the operator
     passes the folder and the repo id it was downloaded from."""
     prefix = f"runner-tests/{uuid.uuid4().hex[:10]}"
-    ref = VideoJobRef(name="job-1700000000-abcdefabcdef", namespace="tests", uid=uuid.uuid4().hex)
+    ref = VideoJobRef(
+        name="job-1700000000-abcdefabcdef",
+        namespace="tests",
+        uid=uuid.uuid4().hex,
+        owner="0123456789abcdef",
+        created_at="2023-11-14T22:13:20Z",
+    )
     doc = RunnerInput.model_validate(
         {
             "videojob": ref.model_dump(by_alias=True),
             "spec": {"model": model.name, "prompt": "a cat playing with a ball", **spec},
             "model": {"path": str(model), "repoId": repo_id(model.name)},
-            "output": OutputLocation.for_video(s3.bucket, prefix, "out.mp4").model_dump(by_alias=True),
+            "output": OutputLocation.for_video(s3.bucket, prefix, "out.mp4", ref).model_dump(by_alias=True),
             "progress": ProgressLocation.for_videojob(progress_bucket, prefix, ref).model_dump(by_alias=True),
         }
     )
@@ -162,7 +168,8 @@ def assert_published(s3, job: Job, outcome: Outcome, tmp_path: Path) -> dict[str
     # Which weights ran: the repo id, never the VideoModel name (or nothing) spec.model holds.
     assert used["model"] == job.doc.model.repo_id
     out = job.doc.output
-    assert keys_under(s3, job.prefix + "/") == sorted([out.video_key, out.metadata_key, out.poster_key])
+    assert out.record_key is not None
+    assert keys_under(s3, job.prefix + "/") == sorted([out.video_key, out.metadata_key, out.poster_key, out.record_key])
     head = s3.client().head_object(Bucket=s3.bucket, Key=out.video_key)
     assert head["ContentType"] == "video/mp4"
     probe = probe_video(download(s3, out.video_key, tmp_path / "out.mp4"))
@@ -170,6 +177,9 @@ def assert_published(s3, job: Job, outcome: Outcome, tmp_path: Path) -> dict[str
     assert probe.fps == pytest.approx(used["fps"])
     body = s3.client().get_object(Bucket=s3.bucket, Key=out.metadata_key)["Body"].read()
     metadata = json.loads(body)
+    # The job record is the metadata under the VideoJob's name, with what the API shows once the VideoJob is gone.
+    assert s3.client().get_object(Bucket=s3.bucket, Key=out.record_key)["Body"].read() == body
+    assert metadata["videojob"]["owner"] == job.doc.videojob.owner and metadata["model"] == job.doc.spec.model
     # The termination message leaves out nulls (it has 4 KiB); the metadata keeps them.
     assert {k: v for k, v in metadata["used"].items() if v is not None} == used
     assert metadata["videoUri"] == f"s3://{s3.bucket}/{out.video_key}"
