@@ -430,7 +430,17 @@ class Controller:
         a watched VideoJob gets one (its status.webhook write wakes this again when it is done)."""
         if videojob.metadata.labels.get(LABEL_FINISHED) == "true" or self._webhook_owed(videojob):
             return
-        if await self.kube.label_videojob(videojob, {LABEL_FINISHED: "true"}):
+        try:
+            labelled = await self.kube.label_videojob(videojob, {LABEL_FINISHED: "true"})
+        except Exception as err:
+            # The final status is written; failing here would lose its Event, and nothing else may come to wake this
+            # VideoJob: look again shortly (a label left off only keeps it counted as open).
+            log.warning("cannot label the VideoJob finished (%s); trying again", err)
+            self._error("videojob")
+            uid = videojob.uid
+            asyncio.get_running_loop().call_later(self.settings.poll_seconds * 5, self.videojob_workers.ensure, uid)
+            return
+        if labelled:
             videojob.metadata.labels[LABEL_FINISHED] = "true"
 
     @staticmethod

@@ -148,6 +148,15 @@ def test_a_videojob_past_its_ttl_is_deleted_with_its_input_and_progress_and_its_
         "the finished label on kept",
     )
     assert kept["status"]["state"] == "completed"
+    # A final VideoJob without the label (finished before the operator set it) comes back into the watch and is
+    # labelled, as every such one is when the operator starts.
+    ns.cluster.kubectl("label", "videojob", "kept", "-n", ns.name, f"{LABEL_FINISHED}-")
+    wait_for(
+        lambda: ns.get("videojob", "kept")["metadata"].get("labels", {}),
+        lambda labels: labels.get(LABEL_FINISHED) == "true",
+        30,
+        "the finished label on kept again",
+    )
 
     def names() -> set[str]:
         return {vj["metadata"]["name"] for vj in ns.get("videojobs")["items"]}
