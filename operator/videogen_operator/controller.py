@@ -410,12 +410,12 @@ class Controller:
         if (current.state, current.reason) != (new.state, new.reason):
             # Before any await: labelling a final VideoJob finished takes it out of the watch, which ends this worker.
             log.info("%s (%s): %s", new.state, new.reason, new.message or "")
-        if new.current_state.terminal:
-            await self._mark_finished(videojob)
         if new.current_state.terminal and not current.current_state.terminal:
             # Once per VideoJob: a final status is never written again, by this process or by a restarted one. Before
             # any await, so that no scrape sees the final status (through the view) without its count.
             metrics.observe_finished(videojob, new, self.model_label(videojob), pods)
+        if new.current_state.terminal:
+            await self._mark_finished(videojob)
         if (current.state, current.reason) == (new.state, new.reason):
             return
         if new.state == State.FAILED:
