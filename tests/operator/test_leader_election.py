@@ -1,9 +1,11 @@
 """One operator acts at a time: the Lease decisions as pure functions, then two real operators on the local apiserver,
 of which only the Lease's holder creates Jobs; after the holder's SIGKILL the other takes over within the Lease's
-duration, and after a graceful stop (the Lease released) at once; never a second Job for a VideoJob."""
+duration, and after a graceful stop (the Lease released) at once; never a second Job for a VideoJob. A holder that
+finds another in its Lease exits."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections import Counter
 from datetime import UTC, datetime
@@ -132,3 +134,14 @@ def test_only_the_lease_holder_acts_and_the_other_takes_over_after_a_sigkill_and
     # A taking-over operator's workers post their Events and write statuses like those started by a watch event.
     for operator in (first, second):
         assert "Traceback" not in log_text(operator), operator.tail()
+
+
+def test_a_holder_that_finds_its_lease_taken_exits_at_once(ns: Namespace, start_operator: Any) -> None:
+    operator = start_operator(leader_identity="operator-a", **LEASE)
+    operator.wait_for_log("leading: holds the Lease", 0, timeout=60)
+    # Another holder in the Lease (as after a partition, when the others saw it expire): this one must stop acting.
+    patch = json.dumps({"spec": {"holderIdentity": "operator-elsewhere"}})
+    ns.cluster.kubectl("patch", "lease", "videogen-operator", "-n", ns.name, "--type", "merge", "-p", patch)
+    assert operator.proc is not None
+    assert operator.proc.wait(timeout=LEASE["lease_renew_deadline_seconds"] + 5) == leader.LOST_EXIT_CODE
+    assert "lost the Lease" in log_text(operator) and holder(ns) == "operator-elsewhere"
