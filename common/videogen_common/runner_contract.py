@@ -154,9 +154,7 @@ class OutputLocation(WireModel):
     record_key: str | None = None
 
     @classmethod
-    def for_video(
-        cls, bucket: str, prefix: str, filename: str, videojob: VideoJobRef | None = None
-    ) -> OutputLocation:
+    def for_video(cls, bucket: str, prefix: str, filename: str, videojob: VideoJobRef | None = None) -> OutputLocation:
         """Keys for ``<prefix>/<filename>`` and its ``.json`` metadata and ``.jpg`` poster beside it, and with
         ``videojob`` the job record's."""
         stem = filename.removesuffix(".mp4")
