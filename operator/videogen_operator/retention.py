@@ -19,7 +19,7 @@ from typing import Any
 from videogen_common.names import is_output_filename
 from videogen_common.resources.meta import LABEL_FINISHED
 from videogen_common.resources.objects import VideoJob
-from videogen_common.resources.videojob_status import ConditionType
+from videogen_common.resources.videojob_status import TERMINAL_STATES, ConditionType
 from videogen_operator import naming
 from videogen_operator.cluster_view import parse
 from videogen_operator.kube import Kube
@@ -33,30 +33,31 @@ _FINAL_CONDITIONS = (ConditionType.COMPLETE, ConditionType.FAILED, ConditionType
 _DELETE_BATCH = 1000
 
 
-def finished_at(videojob: VideoJob) -> datetime | None:
-    """When the VideoJob became final: its final condition's lastTransitionTime (completionTime as a fallback);
-    None when it is not final."""
-    status = videojob.status
-    if not status.current_state.terminal:
+def finished_at(videojob: Mapping[str, Any]) -> datetime | None:
+    """When the VideoJob (its wire document: the sweep decides before parsing, which is most of a sweep's cost) became
+    final: its final condition's lastTransitionTime (completionTime as a fallback); None when it is not final."""
+    status = videojob.get("status") or {}
+    if status.get("state") not in TERMINAL_STATES:
         return None
-    for condition in status.conditions:
-        if condition.type in _FINAL_CONDITIONS and condition.is_true:
-            return naming.parse_time(condition.last_transition_time)
-    if status.completion_time:
-        return naming.parse_time(status.completion_time)
+    for condition in status.get("conditions") or []:
+        if condition.get("type") in _FINAL_CONDITIONS and condition.get("status") == "True":
+            return naming.parse_time(condition["lastTransitionTime"])
+    if status.get("completionTime"):
+        return naming.parse_time(status["completionTime"])
     return None
 
 
-def ttl_seconds(videojob: VideoJob, settings: OperatorSettings) -> int | None:
+def ttl_seconds(videojob: Mapping[str, Any], settings: OperatorSettings) -> int | None:
     """How long the VideoJob stays once finished: its spec.ttlSecondsAfterFinished, cut to the installation's
     ``videojob_ttl_seconds`` (a job may go sooner, never stay longer); None: kept for ever."""
-    asked, limit = videojob.spec.ttl_seconds_after_finished, settings.videojob_ttl_seconds
+    asked: int | None = (videojob.get("spec") or {}).get("ttlSecondsAfterFinished")
+    limit = settings.videojob_ttl_seconds
     if asked is None:
         return limit
     return asked if limit is None else min(asked, limit)
 
 
-def expired(videojob: VideoJob, settings: OperatorSettings, now: datetime) -> bool:
+def expired(videojob: Mapping[str, Any], settings: OperatorSettings, now: datetime) -> bool:
     ttl = ttl_seconds(videojob, settings)
     done = finished_at(videojob)
     return ttl is not None and done is not None and now >= done + timedelta(seconds=ttl)
@@ -181,8 +182,10 @@ class RetentionSweep:
                 namespace, f"{LABEL_FINISHED}=true", self.settings.retention_page_size, token
             )
             for body in items:
+                if not expired(body, self.settings, now):
+                    continue
                 videojob = parse(VideoJob, body)
-                if videojob is None or not expired(videojob, self.settings, now):
+                if videojob is None:
                     continue
                 # S3 first: were the VideoJob deleted first and S3 then failed, nothing would say what to remove.
                 await asyncio.to_thread(delete_leftovers, self.s3(), videojob, self.settings)

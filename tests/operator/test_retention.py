@@ -15,6 +15,7 @@ from tests.operator.conftest import Namespace
 from tests.operator.factories import videojob
 from tests.operator.test_operator_runs_videojobs import smoke_model
 from videogen_common.resources.meta import LABEL_FINISHED
+from videogen_common.resources.objects import VideoJob
 from videogen_common.resources.videojob_status import Reason, VideoJobStatus
 from videogen_dev.waiting import wait_for
 from videogen_operator import retention, videojob_status
@@ -24,35 +25,40 @@ FINISHED = "2024-01-15T11:00:00Z"
 AT_FINISH = datetime(2024, 1, 15, 11, 0, tzinfo=UTC)
 
 
-def finished(ttl: int | None = None, **spec: Any) -> Any:
+def finished(ttl: int | None = None, **spec: Any) -> VideoJob:
     summary = videojob_status.failed(Reason.INVALID_INPUT, "bad input")
     status = videojob_status.next_status(VideoJobStatus(), summary, 1, FINISHED)
     return videojob(status=status, ttlSecondsAfterFinished=ttl, **spec)
 
 
+def wire(ttl: int | None = None) -> dict[str, Any]:
+    """A finished VideoJob as the sweep's list returns it."""
+    return finished(ttl).to_wire()
+
+
 def test_a_finished_videojob_expires_its_ttl_after_its_final_condition() -> None:
     settings = OperatorSettings(videojob_ttl_seconds=3600)
-    job = finished()
+    job = wire()
     assert retention.finished_at(job) == AT_FINISH
     assert not retention.expired(job, settings, AT_FINISH + timedelta(seconds=3599))
     assert retention.expired(job, settings, AT_FINISH + timedelta(seconds=3600))
 
 
 def test_an_open_videojob_never_expires() -> None:
-    assert retention.finished_at(videojob()) is None
-    assert not retention.expired(videojob(), OperatorSettings(videojob_ttl_seconds=0), AT_FINISH)
+    assert retention.finished_at(videojob().to_wire()) is None
+    assert not retention.expired(videojob().to_wire(), OperatorSettings(videojob_ttl_seconds=0), AT_FINISH)
 
 
 def test_a_job_may_ask_to_go_sooner_than_the_installation_keeps_it_but_not_later() -> None:
     week = OperatorSettings(videojob_ttl_seconds=604800)
-    assert retention.ttl_seconds(finished(), week) == 604800
-    assert retention.ttl_seconds(finished(ttl=60), week) == 60
-    assert retention.ttl_seconds(finished(ttl=0), week) == 0
-    assert retention.ttl_seconds(finished(ttl=10**7), week) == 604800
+    assert retention.ttl_seconds(wire(), week) == 604800
+    assert retention.ttl_seconds(wire(ttl=60), week) == 60
+    assert retention.ttl_seconds(wire(ttl=0), week) == 0
+    assert retention.ttl_seconds(wire(ttl=10**7), week) == 604800
     forever = OperatorSettings(videojob_ttl_seconds=None)
-    assert retention.ttl_seconds(finished(), forever) is None
-    assert not retention.expired(finished(), forever, AT_FINISH + timedelta(days=3650))
-    assert retention.ttl_seconds(finished(ttl=60), forever) == 60
+    assert retention.ttl_seconds(wire(), forever) is None
+    assert not retention.expired(wire(), forever, AT_FINISH + timedelta(days=3650))
+    assert retention.ttl_seconds(wire(ttl=60), forever) == 60
 
 
 def test_only_the_input_the_api_uploaded_for_this_videojob_is_its_own() -> None:
