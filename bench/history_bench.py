@@ -19,7 +19,8 @@ history size given (``--finished 0 10000 50000``), side by side:
 
 Prints one JSON object per history size. Develop with small counts on a shared machine:
 
-    .venv/bin/python bench/history_bench.py --finished 0 300 --submits 40 --sustained 60 --seconds 3
+    .venv/bin/python bench/history_bench.py --finished 0 300 --submits 40 --sustained 60 --seconds 3 \
+        --cache-finished-jobs 100
 
 and run the issue's figures alone on the machine:
 
@@ -163,7 +164,7 @@ def s3_env(settings: DevSettings) -> dict[str, str]:
     }
 
 
-def api_env(settings: DevSettings, ns: str, port: int) -> dict[str, str]:
+def api_env(settings: DevSettings, ns: str, port: int, finished_window: int) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("VIDEOGEN_API_", "VIDEOGEN_S3_"))}
     return (
         env
@@ -181,6 +182,7 @@ def api_env(settings: DevSettings, ns: str, port: int) -> dict[str, str]:
             "VIDEOGEN_API_INPUTS_PREFIX": f"bench/{ns}/inputs",
             "VIDEOGEN_API_OUTPUTS_PREFIX": f"bench/{ns}/outputs",
             "VIDEOGEN_API_LOG_FORMAT": "plain",
+            "VIDEOGEN_API_CACHE_FINISHED_JOBS": str(finished_window),
         }
     )
 
@@ -350,7 +352,7 @@ def measure(args: argparse.Namespace, ctx: dict[str, Any], size: int, last: bool
     watch = JobWatch(ctx["batch"], ns)
     started = time.monotonic()
     with (
-        process(api_command, api_env(settings, ns, port), logs / "api.log") as api,
+        process(api_command, api_env(settings, ns, port, args.cache_finished_jobs), logs / "api.log") as api,
         process(operator_command, bench_operator_env(settings, ns, None, 300), logs / "operator.log") as operator,
     ):
         wait_api(url)
@@ -440,6 +442,9 @@ def main() -> None:
     parser.add_argument("--get-rate", type=float, default=200.0, help="GET job requests per second")
     parser.add_argument("--seconds", type=float, default=10.0, help="seconds per GET measurement")
     parser.add_argument("--sustained", type=int, default=1000, help="jobs of the sustained run (0: none)")
+    parser.add_argument(
+        "--cache-finished-jobs", type=int, default=1000, help="the API's window of finished jobs (its default: 1000)"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the namespace (and its logs folder) afterwards")
     args = parser.parse_args()
 
