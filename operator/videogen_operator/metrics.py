@@ -24,7 +24,7 @@ from prometheus_client.registry import Collector
 
 from videogen_common.model_choice import ModelPolicy, is_repo_id
 from videogen_common.resources.objects import VideoJob, VideoModel
-from videogen_common.resources.videojob_status import State, VideoJobStatus
+from videogen_common.resources.videojob_status import State, VideoJobStatus, WebhookStatus
 from videogen_common.resources.videomodel import ModelState
 from videogen_common.webhooks import WebhookEvent
 from videogen_operator.naming import RUNNER_CONTAINER
@@ -175,9 +175,16 @@ def observe_finished(videojob: VideoJob, status: VideoJobStatus, model: str, pod
     GPU_SECONDS.labels(model, mode).inc(gpu_seconds(pods, videojob.spec.gpus))
 
 
-def observe_webhook(event: WebhookEvent, delivered: bool, dropped: bool) -> None:
-    outcome = "delivered" if delivered else "dropped" if dropped else "failed"
-    WEBHOOK_DELIVERIES.labels(event.value, outcome).inc()
+def webhook_outcome(before: WebhookStatus, after: WebhookStatus) -> str:
+    """What one attempt came to, from ``status.webhook`` before and after it: delivered, dropped (refused, or the
+    retry window used up) or failed (to be tried again)."""
+    if after.delivered > before.delivered:
+        return "delivered"
+    return "dropped" if after.dropped > before.dropped else "failed"
+
+
+def observe_webhook(event: WebhookEvent, before: WebhookStatus, after: WebhookStatus) -> None:
+    WEBHOOK_DELIVERIES.labels(event.value, webhook_outcome(before, after)).inc()
 
 
 def observe_download(videomodel: VideoModel, state: ModelState) -> None:
@@ -209,7 +216,11 @@ class StateCollector(Collector):
         )
         videojobs = list(self._videojobs())
         by_state = Tally(vj.status.current_state for vj in videojobs)
-        jobs = GaugeMetricFamily("videogen_videojobs", "VideoJobs by state.", labels=["state"])
+        jobs = GaugeMetricFamily(
+            "videogen_videojobs",
+            "VideoJobs the operator watches, by state (a final one leaves the watch once labelled finished).",
+            labels=["state"],
+        )
         for state in State:
             jobs.add_metric([state.value], by_state.get(state, 0))
         yield jobs

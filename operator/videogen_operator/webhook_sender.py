@@ -90,7 +90,7 @@ class WebhookSender:
                 "delivered" if outcome.delivered else (outcome.error or outcome.status_code),
             )
             attempted = webhook_queue.after_attempt(webhook, item, outcome, self.policy, datetime.now(UTC))
-            metrics.observe_webhook(item.event, outcome.delivered, attempted.dropped > webhook.dropped)
+            metrics.observe_webhook(item.event, webhook, attempted)
             webhook = attempted
         if webhook != current:
             if not await self.kube.patch_status(videojob, webhook_patch(webhook)):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import urllib.request
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from prometheus_client import CollectorRegistry, generate_latest
@@ -15,9 +16,10 @@ from tests.operator.factories import MODEL, pod, videojob, videomodel
 from tests.operator.test_operator_runs_videojobs import smoke_model
 from videogen_common.model_choice import ModelPolicy
 from videogen_common.resources.videojob import Mode
-from videogen_common.resources.videojob_status import Reason, State, VideoJobStatus
+from videogen_common.resources.videojob_status import PendingWebhook, Reason, State, VideoJobStatus, WebhookStatus
+from videogen_common.webhooks import WebhookEvent
 from videogen_dev.waiting import wait_for
-from videogen_operator import metrics
+from videogen_operator import metrics, webhook_queue
 from videogen_operator.metrics import StateCollector
 from videogen_operator.workers import Workers
 
@@ -91,6 +93,22 @@ def test_gpu_seconds_are_the_runner_containers_run_times_times_the_gpus() -> Non
     ]
     assert metrics.gpu_seconds(pods, 1) == 100.0
     assert metrics.gpu_seconds(pods, 0) == 0.0
+
+
+def test_a_webhook_attempt_is_delivered_failed_or_dropped() -> None:
+    sent = datetime(2024, 1, 15, 10, 31, tzinfo=UTC)
+    item = PendingWebhook(id="msg_1", event=WebhookEvent.COMPLETED, time=webhook_queue.format_time(sent))
+    owed = WebhookStatus(pending=[item])
+    policy = webhook_queue.RetryPolicy(first_seconds=5, max_seconds=60, window_seconds=600)
+
+    def outcome(result: webhook_queue.Outcome, at: datetime = sent) -> str:
+        return metrics.webhook_outcome(owed, webhook_queue.after_attempt(owed, item, result, policy, at))
+
+    assert outcome(webhook_queue.Outcome(status_code=204)) == "delivered"
+    assert outcome(webhook_queue.Outcome(status_code=503)) == "failed"
+    assert outcome(webhook_queue.Outcome(error="refused: internal address", permanent=True)) == "dropped"
+    # The retry window used up: given up.
+    assert outcome(webhook_queue.Outcome(status_code=503), sent + timedelta(seconds=600)) == "dropped"
 
 
 def _sample(name: str, **labels: str) -> float:
