@@ -13,6 +13,7 @@ from typing import Any
 from tests.conftest import S3Endpoint
 from tests.operator.conftest import Namespace
 from tests.operator.factories import videojob
+from tests.operator.test_metrics import free_port, get
 from tests.operator.test_operator_runs_videojobs import smoke_model
 from videogen_common.resources.meta import LABEL_FINISHED
 from videogen_common.resources.objects import VideoJob
@@ -121,7 +122,14 @@ def test_a_videojob_past_its_ttl_is_deleted_with_its_input_and_progress_and_its_
 ) -> None:
     smoke_model(ns)
     inputs = f"{ns.s3_prefix}/inputs"
-    start_operator(inputs_prefix=inputs, videojob_ttl_seconds=3600, retention_sweep_seconds=1)
+    metrics_port = free_port()
+    start_operator(
+        inputs_prefix=inputs,
+        videojob_ttl_seconds=3600,
+        retention_sweep_seconds=1,
+        metrics_port=metrics_port,
+        metrics_host="127.0.0.1",
+    )
     client = ns.s3.client()
     own_input = f"{inputs}/from-image/0a1b2c3d/input.png"
     shared_input = f"{ns.s3_prefix}/shared/cat.png"
@@ -174,6 +182,14 @@ def test_a_videojob_past_its_ttl_is_deleted_with_its_input_and_progress_and_its_
     assert shared_input in keys, "an input under no VideoJob's upload prefix is not the VideoJob's to delete"
     progress = ns.s3_keys(".progress/")
     assert all("/done-" not in key for key in progress), progress
+    # kept is still in the cluster, completed, but out of the operator's watch: its index holds open VideoJobs only.
+    _, text = wait_for(
+        lambda: get(f"http://127.0.0.1:{metrics_port}/metrics"),
+        lambda answer: 'videogen_videojobs{state="completed"} 0.0' in answer[1],
+        10,
+        "no completed VideoJob in the operator's view",
+    )
+    assert 'videogen_videojobs{state="failed"} 0.0' in text
     # The Job went with its VideoJob (owner reference), and kept's Job is still there.
     wait_for(
         lambda: {j["metadata"]["name"] for j in ns.jobs("videogen.dev/videojob")},
