@@ -81,16 +81,23 @@ def job_finished(job: Mapping[str, Any]) -> bool:
     return job_condition(job, "Complete") is not None or job_condition(job, "Failed") is not None
 
 
-def requested_gpus(job_body: Mapping[str, Any]) -> int:
-    """GPUs a Job's pods ask for: the GPU limits of its pod template's containers, summed."""
-    containers = job_body.get("spec", {}).get("template", {}).get("spec", {}).get("containers") or []
+def requested_gpus(pod_spec: Mapping[str, Any]) -> int:
+    """GPUs a pod (spec) asks for: the GPU limits of its containers, summed."""
+    containers = pod_spec.get("containers") or []
     return sum(int((c.get("resources") or {}).get("limits", {}).get(GPU_RESOURCE, 0)) for c in containers)
 
 
 def trimmed_job(body: Mapping[str, Any]) -> Doc:
-    """A Job as the index keeps it: ``trimmed`` with spec.suspend, and its GPU request under ``GPUS`` (the pod
+    """A Job as the index keeps it: ``trimmed`` with spec.suspend, and its pods' GPU request under ``GPUS`` (the pod
     template itself is large and read for nothing else)."""
-    return trimmed(body, ("suspend",)) | {GPUS: requested_gpus(body)}
+    template = body.get("spec", {}).get("template", {}).get("spec", {})
+    return trimmed(body, ("suspend",)) | {GPUS: requested_gpus(template)}
+
+
+def trimmed_pod(body: Mapping[str, Any]) -> Doc:
+    """A pod as the index keeps it: ``trimmed`` and its GPU request under ``GPUS`` (a pod outlives its deleted Job
+    while it stops, and holds its GPUs until then)."""
+    return trimmed(body) | {GPUS: requested_gpus(body.get("spec", {}))}
 
 
 def _values(index: kopf.Index[Any, Any] | None, key: Any) -> list[Any]:
@@ -152,3 +159,10 @@ class ClusterView:
     def pods(self, owner_uid: str) -> list[Doc]:
         found: list[Doc] = _values(self.pods_index, owner_uid)
         return found
+
+    def all_pods(self) -> Iterator[tuple[str, Doc]]:
+        if self.pods_index is None:
+            return
+        for uid, store in self.pods_index.items():
+            for pod in store:
+                yield uid, pod

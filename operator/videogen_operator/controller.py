@@ -285,7 +285,8 @@ class Controller:
 
     def _usage(self) -> queueing.Usage:
         """What generation Jobs hold (or will soon hold): those not finished or still being deleted with pods left,
-        and those this process created that the index does not show yet (counted at their VideoJob's spec.gpus)."""
+        pods still stopping after their Job went, and those this process created that the index does not show yet
+        (counted at their VideoJob's spec.gpus)."""
         gpus: dict[str, int] = {}
         for uid in self._created:
             videojob = self.view.videojob(uid)
@@ -295,6 +296,11 @@ class Controller:
                 continue
             if not job_finished(job) or (self.view.pods(owner_uid) and job["metadata"].get("deletionTimestamp")):
                 gpus[owner_uid] = int(job.get(GPUS, 0))
+        for owner_uid, pod in self.view.all_pods():
+            # A cancel deletes the Job at once and its pod stops after it: the pod's GPUs are held until it has ended.
+            ended = pod.get("status", {}).get("phase") in ("Succeeded", "Failed")
+            if LABEL_VIDEOJOB_UID in pod["metadata"].get("labels", {}) and not ended:
+                gpus.setdefault(owner_uid, int(pod.get(GPUS, 0)))
         return queueing.Usage(jobs=len(gpus), gpus=sum(gpus.values()))
 
     def wake_queue(self) -> None:

@@ -32,7 +32,7 @@ from videogen_common.resources.meta import (
 from videogen_common.resources.objects import VIDEOJOBS, VIDEOMODELS, VideoJob, VideoModel
 from videogen_common.s3 import S3Settings
 from videogen_operator import leader, metrics
-from videogen_operator.cluster_view import parse, trimmed, trimmed_job
+from videogen_operator.cluster_view import parse, trimmed_job, trimmed_pod
 from videogen_operator.controller import Controller
 from videogen_operator.kube import CONCURRENCY, Kube, load_config
 from videogen_operator.retention import RetentionSweep
@@ -140,7 +140,7 @@ async def jobs_by_owner_uid(body: kopf.Body, labels: kopf.Labels, **_: Any) -> d
 @kopf.index("", "v1", "pods", labels=OURS)
 async def pods_by_owner_uid(body: kopf.Body, labels: kopf.Labels, **_: Any) -> dict[str, Any]:
     owner = labels.get(LABEL_VIDEOJOB_UID) or labels.get(LABEL_VIDEOMODEL_UID)
-    return {owner: trimmed(body)} if owner else {}
+    return {owner: trimmed_pod(body)} if owner else {}
 
 
 def _controller(memo: kopf.Memo, kwargs: dict[str, Any]) -> Controller:

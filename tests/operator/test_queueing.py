@@ -1,5 +1,6 @@
 """Admission under the caps: priority first, then creation order; GPUs requested and Jobs running both capped."""
 
+from videogen_operator.cluster_view import GPUS, trimmed_job, trimmed_pod
 from videogen_operator.queueing import Caps, QueueEntry, Usage, admitted, never_fits, queue_position
 
 
@@ -80,3 +81,14 @@ def test_a_job_asking_for_more_gpus_than_the_cap_never_fits() -> None:
 def test_queue_position_counts_from_one() -> None:
     assert queue_position(WAITING, "c") == 3
     assert queue_position(WAITING, "missing") is None
+
+
+def test_the_index_keeps_the_gpus_a_job_and_a_pod_ask_for() -> None:
+    containers = [
+        {"name": "runner", "resources": {"limits": {"nvidia.com/gpu": "8", "memory": "64Gi"}}},
+        {"name": "sidecar", "resources": {}},
+    ]
+    job = {"metadata": {"name": "big"}, "spec": {"template": {"spec": {"containers": containers}}}, "status": {}}
+    assert trimmed_job(job)[GPUS] == 8
+    assert trimmed_pod({"metadata": {"name": "big-x"}, "spec": {"containers": containers}})[GPUS] == 8
+    assert trimmed_pod({"metadata": {"name": "cpu-x"}, "spec": {"containers": [{"name": "runner"}]}})[GPUS] == 0
