@@ -165,7 +165,8 @@ class LeaderElection:
                         taken(None, self.namespace, self.name, self.identity, self.duration, datetime.now(UTC))
                     )
                 else:
-                    observed = observe(observed, lease, started)
+                    # Seen from the answer on (not from the request): the version may have been written in between.
+                    observed = observe(observed, lease, time.monotonic())
                     got = None
                     if may_take(lease, self.identity, observed, time.monotonic()):
                         body = taken(lease, self.namespace, self.name, self.identity, self.duration, datetime.now(UTC))

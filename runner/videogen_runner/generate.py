@@ -58,6 +58,8 @@ def import_pipeline_class(pipeline_class: str) -> Any:
     timed apart from reading the weights)."""
     import diffusers
 
+    # Its loading bar would put lines that are not JSON into the pod's log (the denoising one is off per pipeline).
+    diffusers.utils.logging.disable_progress_bar()
     return getattr(diffusers, pipeline_class)
 
 
