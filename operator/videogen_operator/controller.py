@@ -416,19 +416,18 @@ class Controller:
         if (current.state, current.reason) != (new.state, new.reason):
             # Before any await: labelling a final VideoJob finished takes it out of the watch, which ends this worker.
             log.info("%s (%s): %s", new.state, new.reason, new.message or "")
+            if new.state == State.FAILED:
+                kopf.event(_ref(videojob), type="Warning", reason="Failed", message=new.message or "")
+            elif new.state is not None and new.reason is not None and (event := EVENTS.get((new.state, new.reason))):
+                message = f"created Job {new.job_name}" if event[1] == "Created" else new.message or ""
+                kopf.event(_ref(videojob), type=event[0], reason=event[1], message=message)
         if new.current_state.terminal and not current.current_state.terminal:
             # Once per VideoJob: a final status is never written again, by this process or by a restarted one. Before
             # any await, so that no scrape sees the final status (through the view) without its count.
             metrics.observe_finished(videojob, new, self.model_label(videojob), pods)
         if new.current_state.terminal:
+            # Last: the label's watch event (DELETED, as the VideoJob leaves the watch) stops this worker.
             await self._mark_finished(videojob)
-        if (current.state, current.reason) == (new.state, new.reason):
-            return
-        if new.state == State.FAILED:
-            kopf.event(_ref(videojob), type="Warning", reason="Failed", message=new.message or "")
-        elif new.state is not None and new.reason is not None and (event := EVENTS.get((new.state, new.reason))):
-            message = f"created Job {new.job_name}" if event[1] == "Created" else new.message or ""
-            kopf.event(_ref(videojob), type=event[0], reason=event[1], message=message)
 
     async def _mark_finished(self, videojob: VideoJob) -> None:
         """Label a final VideoJob finished: that takes it out of this operator's watch (and memory) and out of the
