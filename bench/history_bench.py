@@ -164,7 +164,7 @@ def s3_env(settings: DevSettings) -> dict[str, str]:
     }
 
 
-def api_env(settings: DevSettings, ns: str, port: int, finished_window: int) -> dict[str, str]:
+def api_env(settings: DevSettings, ns: str, port: int, finished_window: int | None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("VIDEOGEN_API_", "VIDEOGEN_S3_"))}
     return (
         env
@@ -182,8 +182,8 @@ def api_env(settings: DevSettings, ns: str, port: int, finished_window: int) -> 
             "VIDEOGEN_API_INPUTS_PREFIX": f"bench/{ns}/inputs",
             "VIDEOGEN_API_OUTPUTS_PREFIX": f"bench/{ns}/outputs",
             "VIDEOGEN_API_LOG_FORMAT": "plain",
-            "VIDEOGEN_API_CACHE_FINISHED_JOBS": str(finished_window),
         }
+        | ({"VIDEOGEN_API_CACHE_FINISHED_JOBS": str(finished_window)} if finished_window is not None else {})
     )
 
 
@@ -443,7 +443,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0, help="seconds per GET measurement")
     parser.add_argument("--sustained", type=int, default=1000, help="jobs of the sustained run (0: none)")
     parser.add_argument(
-        "--cache-finished-jobs", type=int, default=1000, help="the API's window of finished jobs (its default: 1000)"
+        "--cache-finished-jobs", type=int, default=None, help="the API's window of finished jobs (unset: its default)"
     )
     parser.add_argument("--keep", action="store_true", help="keep the namespace (and its logs folder) afterwards")
     args = parser.parse_args()

@@ -124,7 +124,7 @@ class VideoJobCache:
         namespace: str,
         *,
         watch_timeout_seconds: int = 300,
-        finished_window: int = 1000,
+        finished_window: int = 500,
     ) -> None:
         self._objects = client.CustomObjectsApi(api_client)
         self.namespace = namespace

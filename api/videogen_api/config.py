@@ -56,7 +56,7 @@ class ApiSettings(BaseSettings):
     cache_watch_timeout_seconds: int = Field(default=300, ge=10)
     #: Finished VideoJobs the cache keeps besides the open ones (the newest by creation): what GET /api/v1/jobs lists
     #: of the history, and the bound on the cache's memory. Older finished jobs are read one by one (GET job).
-    cache_finished_jobs: int = Field(default=1000, ge=0)
+    cache_finished_jobs: int = Field(default=500, ge=0)
 
     # --- admission ------------------------------------------------------------------------------------------
     #: Active (pending + processing) VideoJobs allowed in the namespace; more submits get 429.
