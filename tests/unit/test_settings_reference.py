@@ -20,6 +20,6 @@ def test_rendering_shows_env_names_defaults_bounds_and_descriptions() -> None:
     assert "| `VIDEOGEN_API_MAX_CONCURRENT_JOBS` | `2` | Active (pending + processing) VideoJobs allowed" in table
     assert "(>= 1) |" in table
     assert "| `VIDEOGEN_S3_FORCE_PATH_STYLE` | `true` |" in table
-    assert "| `VIDEOGEN_OPERATOR_MAX_RUNNING_JOBS` | `4` |" in table
+    assert "| `VIDEOGEN_OPERATOR_MAX_RUNNING_JOBS` | `2` |" in table
     # Machine paths are shown relative to the checkout / home, so the README is the same on every machine.
     assert "`<checkout>/.dev`" in table and "`~/.cache/videogen`" in table
