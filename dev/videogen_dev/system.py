@@ -100,7 +100,8 @@ def build_images() -> dict[str, str]:
     except (container_images.ImageBuildError, subprocess.CalledProcessError) as err:
         raise SystemUpError(f"make images failed: {err}") from err
     for image in built:
-        print(f"{image.tag}: {image.size_bytes / 1e9:.2f} GB, {image.seconds:.0f}s with {engine.command}")
+        how = f"{image.seconds:.0f}s" if image.fresh else "unchanged inputs, not rebuilt"
+        print(f"{image.tag}: {image.size_bytes / 1e9:.2f} GB, {how} with {engine.command}")
     print(f"images ready in {time.monotonic() - started:.0f}s")
     return {image.component: image.image_id for image in built}
 
