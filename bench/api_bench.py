@@ -82,7 +82,10 @@ async def bench_get_job(url: str, job_id: str, clients: int, seconds: float) -> 
     _report(f"GET job x{clients} clients, closed loop", samples, codes, seconds)
 
 
-async def bench_get_job_paced(url: str, job_id: str, clients: int, rate: float, seconds: float) -> None:
+async def get_paced(
+    url: str, path: str, rate: float, seconds: float, clients: int = 20
+) -> tuple[list[float], dict[int, int]]:
+    """GETs of ``path`` paced to ``rate``/s from ``clients`` keep-alive connections: (latencies, codes)."""
     samples: list[float] = []
     codes: dict[int, int] = {}
     connections = [await _Connection.open(url) for _ in range(clients)]
@@ -96,7 +99,7 @@ async def bench_get_job_paced(url: str, job_id: str, clients: int, rate: float, 
         due = start + index / rate
         while due < start + seconds:
             await asyncio.sleep(max(0.0, due - time.monotonic()))
-            code = await connection.get(f"/api/v1/job/{job_id}")
+            code = await connection.get(path)
             samples.append(time.monotonic() - due)
             codes[code] = codes.get(code, 0) + 1
             due += interval
@@ -104,7 +107,13 @@ async def bench_get_job_paced(url: str, job_id: str, clients: int, rate: float, 
     await asyncio.gather(*(client(i, connection) for i, connection in enumerate(connections)))
     for connection in connections:
         connection.close()
-    _report(f"GET job x{clients} clients paced to {rate:g}/s", samples, codes, time.monotonic() - start)
+    return samples, codes
+
+
+async def bench_get_job_paced(url: str, job_id: str, clients: int, rate: float, seconds: float) -> None:
+    started = time.monotonic()
+    samples, codes = await get_paced(url, f"/api/v1/job/{job_id}", rate, seconds, clients)
+    _report(f"GET job x{clients} clients paced to {rate:g}/s", samples, codes, time.monotonic() - started)
 
 
 async def bench_submit(http: httpx.AsyncClient, rate: float, seconds: float) -> None:

@@ -53,7 +53,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from api_bench import _Connection
+from api_bench import get_paced
 from kubernetes import client, config
 from operator_bench import cpu_seconds, operator_env, setup
 
@@ -288,32 +288,6 @@ async def submit_at_rate(url: str, count: int, rate: float) -> tuple[list[float]
             tasks.append(asyncio.create_task(submit()))
         await asyncio.gather(*tasks)
     return latencies, answered, codes
-
-
-async def get_paced(
-    url: str, path: str, rate: float, seconds: float, clients: int = 20
-) -> tuple[list[float], dict[int, int]]:
-    """GETs of ``path`` paced to ``rate``/s from ``clients`` keep-alive connections (latency from the scheduled
-    time, as bench/api_bench.py)."""
-    samples: list[float] = []
-    codes: dict[int, int] = {}
-    connections = [await _Connection.open(url) for _ in range(clients)]
-    interval = clients / rate
-    start = time.monotonic()
-
-    async def run(index: int, connection: _Connection) -> None:
-        due = start + index / rate
-        while due < start + seconds:
-            await asyncio.sleep(max(0.0, due - time.monotonic()))
-            code = await connection.get(path)
-            samples.append(time.monotonic() - due)
-            codes[code] = codes.get(code, 0) + 1
-            due += interval
-
-    await asyncio.gather(*(run(i, c) for i, c in enumerate(connections)))
-    for connection in connections:
-        connection.close()
-    return samples, codes
 
 
 def job_latencies(watch: JobWatch, answered: dict[str, float], timeout: float) -> list[float]:
