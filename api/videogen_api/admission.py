@@ -34,6 +34,7 @@ from videogen_api.media import MediaType, VideoFacts
 from videogen_api.model_limits import check_model_limits
 from videogen_api.references import model_reference_problem
 from videogen_api.request_ids import request_id_annotation
+from videogen_api.request_tracing import name_job, submit_span, traceparent_annotation
 from videogen_api.storage import Storage
 from videogen_api.videojobs import FINGERPRINT_ANNOTATION, IDEMPOTENCY_LABEL, build_videojob, is_active
 from videogen_api.videomodels import ensure_videomodel, find_videomodel
@@ -122,6 +123,14 @@ class Admission:
         self._lock = threading.Lock()
 
     def submit(self, submission: Submission, upload: Upload | None, caller: Caller) -> Admitted:
+        """Create the VideoJob for this submission (or find the one its Idempotency-Key made), in a span of its own
+        whose trace the VideoJob carries on to the operator and the runner."""
+        with submit_span(submission.mode.value) as span:
+            admitted = self._submit(submission, upload, caller)
+            name_job(span, admitted.videojob.name, admitted.videojob.namespace, admitted.created)
+            return admitted
+
+    def _submit(self, submission: Submission, upload: Upload | None, caller: Caller) -> Admitted:
         self._check_webhook(submission)
         model = self._resolve_model(submission)
         request_fingerprint = fingerprint(submission, upload)
@@ -153,7 +162,9 @@ class Admission:
             output_bucket=self._settings.bucket,
             output_prefix=self._settings.outputs_prefix.strip("/"),
             labels=labels,
-            annotations={FINGERPRINT_ANNOTATION: request_fingerprint} | request_id_annotation(),
+            annotations={FINGERPRINT_ANNOTATION: request_fingerprint}
+            | request_id_annotation()
+            | traceparent_annotation(),
         )
         check_model_limits(self._kube, videojob.spec)
         if upload is not None and input_key is not None:

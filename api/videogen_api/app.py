@@ -19,7 +19,7 @@ from videogen_api.gate import RequestGate, gated_routes, upload_room_for
 from videogen_api.job_events import JobEventHub
 from videogen_api.kube import Kube, make_api_client
 from videogen_api.metrics import Metrics, MetricsMiddleware
-from videogen_api.request_ids import RequestIdMiddleware
+from videogen_api.request_ids import QUIET_PATHS, RequestIdMiddleware
 from videogen_api.routes import events, generate, health, jobs, models, outputs, ui
 from videogen_api.routes.events import StreamLimits
 from videogen_api.storage import Storage
@@ -77,7 +77,15 @@ def create_app(
         finally:
             await asyncio.to_thread(job_cache.stop)
 
-    app = FastAPI(title="videogen API", version=VERSION, description=DESCRIPTION, lifespan=lifespan)
+    app = FastAPI(
+        title="videogen API",
+        version=VERSION,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        # FastAPI traces each request once a TracerProvider is installed (videogen_common.tracing, only with an
+        # endpoint); probes and scrapes would bury the requests people look for.
+        telemetry={"exclude": lambda scope: scope.get("path") in QUIET_PATHS},
+    )
     app.state.services = Services(
         settings=settings,
         kube=kube,

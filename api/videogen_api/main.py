@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from videogen_api.app import create_app
 from videogen_api.config import ApiSettings, ConfigurationError
 from videogen_api.job_events import JobEventHub
+from videogen_common import tracing
 from videogen_common.logs import configure_logging
 
 
@@ -57,7 +58,11 @@ def main() -> None:
         # A message naming the setting, not a traceback: the pod's log says what to fix.
         print(f"videogen-api: cannot start: {exc}", file=sys.stderr)
         sys.exit(2)
-    ApiServer(server_config(app, settings), app.state.job_events).run()
+    tracing.configure_tracing("videogen-api")
+    try:
+        ApiServer(server_config(app, settings), app.state.job_events).run()
+    finally:
+        tracing.shutdown_tracing()
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ import logging
 import time
 from typing import Final
 
+from opentelemetry import trace
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from videogen_common import logs
@@ -19,8 +20,8 @@ from videogen_common.resources.meta import ANNOTATION_REQUEST_ID
 log = logging.getLogger("videogen_api.requests")
 
 _HEADER: Final = logs.REQUEST_ID_HEADER.lower().encode()
-#: Probes and scrapes come every few seconds: a line each would bury the requests people look for.
-_QUIET_PATHS: Final = frozenset({"/healthz", "/readyz", "/metrics"})
+#: Probes and scrapes come every few seconds: a line (or a trace) each would bury the requests people look for.
+QUIET_PATHS: Final = frozenset({"/healthz", "/readyz", "/metrics"})
 
 
 def request_id_annotation() -> dict[str, str]:
@@ -47,6 +48,8 @@ class RequestIdMiddleware:
             await self.app(scope, receive, send)
             return
         request_id = _sent_request_id(scope) or logs.new_request_id()
+        # FastAPI's span of this request, when tracing is on (a no-op otherwise).
+        trace.get_current_span().set_attribute("videogen.request_id", request_id)
         started = time.perf_counter()
         status = 500
 
@@ -62,7 +65,7 @@ class RequestIdMiddleware:
             try:
                 await self.app(scope, receive, send_with_id)
             finally:
-                if scope["path"] not in _QUIET_PATHS:
+                if scope["path"] not in QUIET_PATHS:
                     log.info(
                         "%s %s %d %.3fs",
                         scope["method"],

@@ -15,6 +15,10 @@ S3 settings come from the environment (``VIDEOGEN_S3_ENDPOINT_URL``, ``VIDEOGEN_
 ``VIDEOGEN_S3_SECRET_ACCESS_KEY``, ``VIDEOGEN_S3_REGION``, ``VIDEOGEN_S3_FORCE_PATH_STYLE``; see
 :data:`S3_ENV`), normally from the chart's Secret, never from the input document. ``VIDEOGEN_REQUEST_ID``
 (:data:`videogen_common.logs.REQUEST_ID_ENV`), when set, is the request id the runner's log lines carry.
+``TRACEPARENT`` (:data:`videogen_common.tracing.TRACEPARENT_ENV`), when set, is the W3C trace context of the
+operator's span that created the Job: the runner's ``run`` span (and a child span per phase, named as the phases in
+``timings``) continues it. Spans are exported only when ``OTEL_EXPORTER_OTLP_ENDPOINT`` (or
+``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT``) is set, e.g. through the operator's ``runner_env``.
 
 What the runner gives back
 --------------------------

@@ -18,8 +18,9 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 import kopf
+from opentelemetry.trace import StatusCode
 
-from videogen_common import logs
+from videogen_common import logs, tracing
 from videogen_common.model_choice import (
     ModelUnavailable,
     ResolvedModel,
@@ -44,6 +45,7 @@ from videogen_operator import (
     webhook_queue,
 )
 from videogen_operator.cluster_view import GPUS, ClusterView, Doc, job_finished, trimmed_job
+from videogen_operator.job_tracing import job_creation_span
 from videogen_operator.kube import JobNameTaken, Kube
 from videogen_operator.pod_building import scheduling_problem
 from videogen_operator.settings import OperatorSettings
@@ -244,24 +246,30 @@ class Controller:
                 await self._write(videojob, videojob_status.pending(Reason.QUEUED, message))
                 return self.settings.poll_seconds * 5
         self._created[uid] = time.monotonic()
-        body = runner_job.desired_job(
-            videojob,
-            model,
-            self.settings,
-            s3_endpoint_url=self.s3_settings.endpoint_url,
-            s3_region=self.s3_settings.region,
-            s3_path_style=self.s3_settings.force_path_style,
-        )
-        try:
-            created = await self.kube.create_job(body)
-        except JobNameTaken as err:
-            self._created.pop(uid, None)
-            message = f"{err}; this VideoJob cannot use it: create it again under another name"
-            await self._write(videojob, videojob_status.failed(Reason.JOB_NAME_TAKEN, message))
-            return None
-        except Exception:
-            self._created.pop(uid, None)
-            raise
+        with job_creation_span(videojob) as span:
+            body = runner_job.desired_job(
+                videojob,
+                model,
+                self.settings,
+                s3_endpoint_url=self.s3_settings.endpoint_url,
+                s3_region=self.s3_settings.region,
+                s3_path_style=self.s3_settings.force_path_style,
+                # The runner's run span continues this one.
+                traceparent=tracing.traceparent(),
+            )
+            span.set_attribute("k8s.job.name", body["metadata"]["name"])
+            try:
+                created = await self.kube.create_job(body)
+            except JobNameTaken as err:
+                self._created.pop(uid, None)
+                message = f"{err}; this VideoJob cannot use it: create it again under another name"
+                span.set_status(StatusCode.ERROR, message)
+                await self._write(videojob, videojob_status.failed(Reason.JOB_NAME_TAKEN, message))
+                return None
+            except Exception:
+                self._created.pop(uid, None)
+                raise
+            span.set_attribute("videogen.job_created", created)
         if created:
             log.info("created Job %s", body["metadata"]["name"])
             waited = datetime.now(UTC) - naming.created_at(videojob)

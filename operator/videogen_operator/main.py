@@ -9,6 +9,7 @@ import sys
 
 import kopf
 
+from videogen_common import tracing
 from videogen_common.logs import configure_logging
 from videogen_operator import leader
 from videogen_operator.settings import OperatorSettings
@@ -42,6 +43,14 @@ def main(argv: list[str] | None = None) -> None:
         except ValueError as err:
             print(f"videogen-operator: cannot start: {err}", file=sys.stderr)
             sys.exit(2)
+    tracing.configure_tracing("videogen-operator")
+    try:
+        _run(args, settings, lease_namespace)
+    finally:
+        tracing.shutdown_tracing()
+
+
+def _run(args: argparse.Namespace, settings: OperatorSettings, lease_namespace: str | None) -> None:
     asyncio.run(
         kopf.operator(
             clusterwide=not args.namespace,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from videogen_common import logs
+from videogen_common import logs, tracing
 from videogen_common.model_choice import ResolvedModel
 from videogen_common.resources.meta import ANNOTATION_REQUEST_ID, LABEL_KUEUE_QUEUE
 from videogen_common.resources.objects import VideoJob
@@ -76,8 +76,10 @@ def desired_job(
     s3_endpoint_url: str | None = None,
     s3_region: str = "us-east-1",
     s3_path_style: bool = True,
+    traceparent: str | None = None,
 ) -> dict[str, Any]:
-    """The complete batch/v1 Job for this VideoJob (a plain dict, ready for the API's create)."""
+    """The complete batch/v1 Job for this VideoJob (a plain dict, ready for the API's create); ``traceparent`` is
+    the trace context the runner's spans continue (the operator's span that creates the Job)."""
     spec = videojob.spec
     if (problem := pod_building.scheduling_problem(spec, settings)) is not None:
         raise ValueError(problem)
@@ -95,6 +97,7 @@ def desired_job(
         *s3_env(settings, s3_endpoint_url, s3_region, s3_path_style),
         *({"name": k, "value": v} for k, v in sorted(settings.runner_env.items())),
         *([{"name": logs.REQUEST_ID_ENV, "value": request_id}] if request_id else []),
+        *([{"name": tracing.TRACEPARENT_ENV, "value": traceparent}] if traceparent else []),
     ]
     mounts: list[dict[str, Any]] = [
         {"name": "model-cache", "mountPath": settings.model_cache_mount_path, "readOnly": True},

@@ -11,9 +11,10 @@ import sys
 from pathlib import Path
 from types import FrameType
 
+from opentelemetry.trace import StatusCode
 from pydantic import ValidationError
 
-from videogen_common import logs
+from videogen_common import logs, tracing
 from videogen_common.resources.videojob_status import UsedParameters
 from videogen_common.runner_contract import INPUT_ENV, ExitCode, RunnerInput, RunResult
 from videogen_runner.errors import InvalidInputError, TerminatedError, exit_code_for
@@ -98,30 +99,38 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     state = JobState()
     progress: ProgressReporter | None = None
-    try:
-        doc = load_input(args.input)
-        ref = doc.videojob
-        # The whole process runs this one job: its threads' lines (the progress writer's) name it too.
-        logs.bind_process(
-            **logs.videojob_fields(ref.name, ref.namespace, request_id=os.environ.get(logs.REQUEST_ID_ENV))
-        )
-        client = make_client(S3Settings())
-        progress = ProgressReporter(client, doc.progress, doc.videojob.uid)
-        result = execute(doc, client, progress, state, settings)
-    except BaseException as exc:
-        if isinstance(exc, KeyboardInterrupt):
-            exc = TerminatedError("interrupted")
-        result = failure_result(exc, state.used)
-        result.timings = {k: round(v, 3) for k, v in state.timings.items()}
-        level = logging.ERROR if result.exit_code != ExitCode.INVALID_INPUT else logging.WARNING
-        log.log(level, "%s: %s", result.reason, result.message, exc_info=result.exit_code == ExitCode.INTERNAL)
-        if progress is not None:
-            progress.close()
-            try:
-                progress.report_now("failed", message=result.message[:500])
-            except Exception as e:
-                log.warning("could not record the failure in the progress object: %s", e)
+    tracing.configure_tracing("videogen-runner")
+    # The operator's span that created the Job, when it passed one: the run joins the job's trace.
+    with tracing.span_from("videogen_runner", "run", os.environ.get(tracing.TRACEPARENT_ENV)) as span:
+        try:
+            doc = load_input(args.input)
+            ref = doc.videojob
+            fields = logs.videojob_fields(ref.name, ref.namespace, request_id=os.environ.get(logs.REQUEST_ID_ENV))
+            # The whole process runs this one job: its threads' lines (the progress writer's) name it too.
+            logs.bind_process(**fields)
+            span.set_attributes({f"videogen.{k}": v for k, v in fields.items() if v is not None})
+            client = make_client(S3Settings())
+            progress = ProgressReporter(client, doc.progress, doc.videojob.uid)
+            result = execute(doc, client, progress, state, settings)
+        except BaseException as exc:
+            if isinstance(exc, KeyboardInterrupt):
+                exc = TerminatedError("interrupted")
+            result = failure_result(exc, state.used)
+            result.timings = {k: round(v, 3) for k, v in state.timings.items()}
+            level = logging.ERROR if result.exit_code != ExitCode.INVALID_INPUT else logging.WARNING
+            log.log(level, "%s: %s", result.reason, result.message, exc_info=result.exit_code == ExitCode.INTERNAL)
+            span.record_exception(exc)
+            span.set_status(StatusCode.ERROR, f"{result.reason}: {result.message}")
+            if progress is not None:
+                progress.close()
+                try:
+                    progress.report_now("failed", message=result.message[:500])
+                except Exception as e:
+                    log.warning("could not record the failure in the progress object: %s", e)
+        span.set_attribute("videogen.exit_code", result.exit_code)
     write_termination_message(result, settings)
+    # The batch processor holds the last spans: export them before the process (and the pod) ends.
+    tracing.shutdown_tracing()
     return result.exit_code
 
 

@@ -23,6 +23,7 @@ from PIL import Image
 from videogen_common.resources.videojob_status import UsedParameters
 from videogen_runner.acceleration import Placement, apply_placement, peak_memory_bytes, synchronize
 from videogen_runner.media import to_uint8
+from videogen_runner.phases import phase, phase_span, record_phase
 
 log = logging.getLogger(__name__)
 
@@ -80,21 +81,23 @@ def load_pipeline(model_path: Path, pipeline_class: str, placement: Placement, f
 
 
 class _Timed:
-    """Wraps a callable and adds up the wall time spent in it (GPU work included)."""
+    """Wraps a callable, adds up the wall time spent in it (GPU work included) and traces each call as a span."""
 
-    def __init__(self, fn: Callable[..., Any], device: str) -> None:
+    def __init__(self, fn: Callable[..., Any], device: str, name: str) -> None:
         self._fn = fn
         self._device = device
+        self._name = name
         self.seconds = 0.0
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         synchronize(self._device)
-        start = time.perf_counter()
-        try:
-            return self._fn(*args, **kwargs)
-        finally:
-            synchronize(self._device)
-            self.seconds += time.perf_counter() - start
+        with phase_span(self._name):
+            start = time.perf_counter()
+            try:
+                return self._fn(*args, **kwargs)
+            finally:
+                synchronize(self._device)
+                self.seconds += time.perf_counter() - start
 
 
 def _default_max_sequence_length(pipe: Any) -> int:
@@ -184,14 +187,13 @@ def generate(pipe: Any, gen: Generation, placement: Placement, on_step: StepCall
     device = placement.device
     timings: dict[str, float] = {}
 
-    start = time.perf_counter()
-    prompt_kwargs = encode_prompt(pipe, gen)
-    synchronize(device)
-    timings["encode-prompt"] = time.perf_counter() - start
+    with phase(timings, "encode-prompt"):
+        prompt_kwargs = encode_prompt(pipe, gen)
+        synchronize(device)
 
     # A CPU generator gives the same noise on every device, so a seed means the same video on CPU and GPU.
     generator = torch.Generator("cpu").manual_seed(gen.used.seed)
-    decode = _Timed(pipe.vae.decode, device)
+    decode = _Timed(pipe.vae.decode, device, "decode")
     # Shadowing the bound method on this instance is the one way to time the decode the pipeline does itself.
     pipe.vae.decode = decode
     step_ends: list[float] = []
@@ -202,7 +204,7 @@ def generate(pipe: Any, gen: Generation, placement: Placement, on_step: StepCall
         on_step(index + 1, int(p.num_timesteps))
         return callback_kwargs
 
-    start = time.perf_counter()
+    start, started_ns = time.perf_counter(), time.time_ns()
     mode_kwargs = _mode_kwargs(pipe, gen, generator)
     output = pipe(
         **prompt_kwargs,
@@ -220,6 +222,8 @@ def generate(pipe: Any, gen: Generation, placement: Placement, on_step: StepCall
     denoise_end = step_ends[-1] if step_ends else end
     timings["denoise"] = denoise_end - start
     timings["decode"] = decode.seconds
+    # The steps run inside the pipeline's call, which the decode ends: its span is recorded once the steps are over.
+    record_phase("denoise", started_ns, timings["denoise"])
     step_seconds = [b - a for a, b in zip([start, *step_ends[:-1]], step_ends, strict=True)]
     if step_seconds:
         log.info("denoise %.2fs, median step %.3fs", timings["denoise"], statistics.median(step_seconds))

@@ -23,6 +23,7 @@ from videogen_common.runner_contract import ExitCode, ResultMetadata, RunnerInpu
 from videogen_runner import media
 from videogen_runner.families import read_model_info
 from videogen_runner.params import draw_seed, model_revision
+from videogen_runner.phases import phase
 from videogen_runner.plan import detect_hardware, make_plan
 from videogen_runner.progress import ProgressReporter
 from videogen_runner.settings import RunnerSettings
@@ -84,37 +85,35 @@ def execute(
         video: list[Image.Image] | None = None
         if spec.input is not None:  # the spec has one exactly when its mode is not text-to-video
             progress.report("downloading-input", 0, total_steps)
-            t = time.perf_counter()
-            local = work / ("input" + Path(spec.input.key).suffix.lower())
-            download(client, spec.input.bucket, spec.input.key, local)
-            if spec.mode == Mode.IMAGE_TO_VIDEO:
-                image = media.read_image(local, used.width, used.height)
-            else:
-                # Sampled at the rate the model generates at, for the duration asked for.
-                video = media.read_video(
-                    local,
-                    used.width,
-                    used.height,
-                    used.generated_frames or used.num_frames,
-                    used.generated_fps or used.fps,
-                    settings.video_limits(),
-                )
-            state.timings["download-input"] = time.perf_counter() - t
+            with phase(state.timings, "download-input"):
+                local = work / ("input" + Path(spec.input.key).suffix.lower())
+                download(client, spec.input.bucket, spec.input.key, local)
+                if spec.mode == Mode.IMAGE_TO_VIDEO:
+                    image = media.read_image(local, used.width, used.height)
+                else:
+                    # Sampled at the rate the model generates at, for the duration asked for.
+                    video = media.read_video(
+                        local,
+                        used.width,
+                        used.height,
+                        used.generated_frames or used.num_frames,
+                        used.generated_fps or used.fps,
+                        settings.video_limits(),
+                    )
 
         # 3. Weights, placement, generation. Imported here: torch and diffusers take seconds to import, and a
         # job that fails the checks above should not pay for them.
-        t = time.perf_counter()
-        from videogen_runner.acceleration import (
-            compile_artifacts_file,
-            load_compile_artifacts,
-            placement_for,
-            prepare_process,
-            save_compile_artifacts,
-        )
-        from videogen_runner.generate import Generation, generate, import_pipeline_class, load_pipeline
+        with phase(state.timings, "import"):
+            from videogen_runner.acceleration import (
+                compile_artifacts_file,
+                load_compile_artifacts,
+                placement_for,
+                prepare_process,
+                save_compile_artifacts,
+            )
+            from videogen_runner.generate import Generation, generate, import_pipeline_class, load_pipeline
 
-        import_pipeline_class(pipeline_class)
-        state.timings["import"] = time.perf_counter() - t
+            import_pipeline_class(pipeline_class)
 
         placement = placement_for(plan, doc.runtime)
         progress.report("loading", 0, total_steps)
@@ -156,9 +155,8 @@ def execute(
             )
             result = generate_in_processes(job, on_step)
         else:
-            t = time.perf_counter()
-            pipe = load_pipeline(model_path, pipeline_class, placement, plan.flow_shift)
-            state.timings["load"] = time.perf_counter() - t
+            with phase(state.timings, "load"):
+                pipe = load_pipeline(model_path, pipeline_class, placement, plan.flow_shift)
             progress.report("encoding-prompt", 0, total_steps)
             result = generate(pipe, gen, placement, on_step)
             del pipe
@@ -169,29 +167,27 @@ def execute(
 
         # 4. MP4 and poster.
         progress.report("encoding-video", steps_run, steps_run)
-        t = time.perf_counter()
         video_file = work / "video.mp4"
         poster_file = work / "poster.jpg"
-        media.write_mp4(
-            result.frames,
-            video_file,
-            used.fps,
-            settings.mp4_preset,
-            source_fps=used.generated_fps or used.fps,
-            output_frames=used.num_frames,
-        )
-        media.write_poster(result.frames[0], poster_file)
-        state.timings["encode-video"] = time.perf_counter() - t
+        with phase(state.timings, "encode-video"):
+            media.write_mp4(
+                result.frames,
+                video_file,
+                used.fps,
+                settings.mp4_preset,
+                source_fps=used.generated_fps or used.fps,
+                output_frames=used.num_frames,
+            )
+            media.write_poster(result.frames[0], poster_file)
 
         # 5. Publish: poster and video, then the metadata that marks the set complete.
         progress.report("uploading", steps_run, steps_run)
         out = doc.output
-        t = time.perf_counter()
         publisher = Publisher(client, out.bucket)
         try:
-            publisher.put_file(poster_file, out.poster_key, "image/jpeg")
-            publisher.put_file(video_file, out.video_key, "video/mp4")
-            state.timings["upload"] = time.perf_counter() - t
+            with phase(state.timings, "upload"):
+                publisher.put_file(poster_file, out.poster_key, "image/jpeg")
+                publisher.put_file(video_file, out.video_key, "video/mp4")
             state.timings["total"] = time.perf_counter() - started
             metadata = ResultMetadata(
                 videojob=doc.videojob,

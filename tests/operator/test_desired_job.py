@@ -12,6 +12,7 @@ from videogen_common.logs import REQUEST_ID_ENV
 from videogen_common.names import is_output_filename
 from videogen_common.resources.meta import ANNOTATION_REQUEST_ID
 from videogen_common.runner_contract import ExitCode, RunnerInput
+from videogen_common.tracing import TRACEPARENT_ENV
 from videogen_operator.naming import output_file
 from videogen_operator.pod_building import scheduling_problem
 from videogen_operator.runner_job import desired_job
@@ -326,3 +327,10 @@ def test_the_request_id_on_the_videojob_reaches_the_runner_env_only_when_it_is_s
     forged.metadata.annotations[ANNOTATION_REQUEST_ID] = 'x"\n{"level": "ERROR"}'
     assert REQUEST_ID_ENV not in env(desired_job(forged, MODEL, OperatorSettings()))
     assert REQUEST_ID_ENV not in env(build())
+
+
+def test_the_trace_context_given_reaches_the_runner_env_and_none_is_made_up() -> None:
+    parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    built = desired_job(videojob(), MODEL, OperatorSettings(), traceparent=parent)
+    assert env(built)[TRACEPARENT_ENV]["value"] == parent
+    assert TRACEPARENT_ENV not in env(build())

@@ -44,6 +44,10 @@ ANNOTATION_REQUEST_FINGERPRINT: Final = "videogen.dev/request-fingerprint"
 #: On a VideoJob made through REST: the request id of the call that made it (the client's X-Request-ID when safe,
 #: else one the API made), logged by the API, the operator and the runner (videogen_common.logs).
 ANNOTATION_REQUEST_ID: Final = "videogen.dev/request-id"
+#: On a VideoJob made through REST while tracing is on: the W3C traceparent of the API's submit span, which the
+#: operator's span continues (videogen_common.tracing). Anyone who may edit the VideoJob may write it, so it is parsed
+#: by the W3C rules and a malformed one is ignored.
+ANNOTATION_TRACEPARENT: Final = "videogen.dev/traceparent"
 #: On a VideoModel: raising this number retries a Failed download (POST /api/v1/models/download does; so may
 #: ``kubectl annotate --overwrite``). Each attempt has its own download Job.
 ANNOTATION_DOWNLOAD_ATTEMPT: Final = "videogen.dev/download-attempt"

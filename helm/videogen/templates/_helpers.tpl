@@ -190,6 +190,22 @@ s3.credentialsFromIdentity: the S3 client finds the pod's identity itself). */}}
 {{- end }}
 {{- end }}
 
+{{/* Tracing: the standard OTLP endpoint variable while tracing.otlpEndpoint is set (the API and the operator). */}}
+{{- define "videogen.tracingEnv" -}}
+{{- with .Values.tracing.otlpEndpoint }}
+- name: OTEL_EXPORTER_OTLP_ENDPOINT
+  value: {{ . | quote }}
+{{- end }}
+{{- end }}
+
+{{/* The runner pods' literal environment (JSON), passed through the operator: the log format and the tracing
+endpoint, under runner.env (which wins). */}}
+{{- define "videogen.runnerEnv" -}}
+{{- $env := dict "VIDEOGEN_RUNNER_LOG_FORMAT" .Values.runner.logFormat }}
+{{- with .Values.tracing.otlpEndpoint }}{{ $_ := set $env "OTEL_EXPORTER_OTLP_ENDPOINT" . }}{{ end }}
+{{- mergeOverwrite $env (.Values.runner.env | default dict) | toJson }}
+{{- end }}
+
 {{/* Pod placement: (dict "nodeSelector" ... "tolerations" ... "affinity" ...) */}}
 {{- define "videogen.placement" -}}
 {{- with .nodeSelector }}
@@ -239,6 +255,12 @@ api.modelAllowlist, else the preloaded models' repo ids; empty (nothing allowed)
     - port: {{ . }}
       protocol: TCP
     {{- end }}
+{{- end }}
+{{/* Egress to the OpenTelemetry collector (networkPolicy.tracing) while tracing.otlpEndpoint is set. */}}
+{{- define "videogen.tracingEgress" -}}
+{{- if .Values.tracing.otlpEndpoint }}
+{{- include "videogen.egressRule" .Values.networkPolicy.tracing }}
+{{- end }}
 {{- end }}
 {{/* Egress to S3: the bundled SeaweedFS by its labels, or networkPolicy.s3. */}}
 {{- define "videogen.s3Egress" -}}
