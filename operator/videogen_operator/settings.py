@@ -142,8 +142,9 @@ class OperatorSettings(BaseSettings):
     inputs_prefix: str = "inputs"
 
     # --- queueing -----------------------------------------------------------------------------------------
-    #: Cap on generation Jobs running at once across the watched namespaces; null for no cap. The default is the API's
-    #: default 429 limit (max_concurrent_jobs, the reference server's 2), so neither refuses work the other has room for.
+    #: Cap on generation Jobs running at once across the watched namespaces; null for no cap. The default is the
+    #: API's default 429 limit (max_concurrent_jobs, the reference server's 2), so neither refuses work the other has
+    #: room for.
     max_running_jobs: int | None = Field(default=2, ge=1)
     #: Cap on GPUs requested (the spec.gpus of running generation Jobs, summed) across the watched namespaces; null
     #: for no cap. A VideoJob asking for more than this fails (SchedulingNotAllowed): it could never start.
