@@ -106,6 +106,18 @@ def build_images() -> dict[str, str]:
     return {image.component: image.image_id for image in built}
 
 
+def _remove_failed_deployment_pods(cluster: local_cluster.Cluster) -> None:
+    """Failed pods of the release's API and operator Deployments: the node stopped under them (a `make down`, or a
+    test cluster on the same data), their ReplicaSet replaced them, and nothing else removes a failed pod below the
+    pod garbage collector's threshold (12,500), so they pile up in `kubectl get pods`. A failed runner or download
+    pod is a job's record and stays."""
+    cluster.kubectl(
+        "delete", "pods", "-n", NAMESPACE, "--field-selector=status.phase=Failed", "--wait=false",
+        "-l", f"app.kubernetes.io/instance={RELEASE},app.kubernetes.io/component in (api,operator)",
+        check=False,
+    )  # fmt: skip
+
+
 def up(settings: DevSettings) -> local_cluster.Cluster:
     """Start everything that is not running (idempotent); returns when the API is ready and the release's models
     are (other VideoModels in a Failed state are listed, not waited for)."""
@@ -124,6 +136,7 @@ def up(settings: DevSettings) -> local_cluster.Cluster:
         raise SystemUpError(f"helm install of {RELEASE} failed: {err}") from err
     url = api_url(settings)
     wait_for(lambda: _api_ready(url), lambda seen: seen[0] == 200, 180, f"{url}/readyz to answer 200")
+    _remove_failed_deployment_pods(cluster)
     # Only the models this release installs are waited for: a user's VideoModel that cannot download here is
     # reported, never waited on (it would hang every later `make up`).
     try:
