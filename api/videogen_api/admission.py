@@ -42,7 +42,7 @@ from videogen_common import logs
 from videogen_common.model_choice import ResolvedModel, is_repo_id, resolve_model
 from videogen_common.names import job_id_to_videojob_name, new_job_id, videojob_name_to_job_id
 from videogen_common.resources.meta import LABEL_OWNER
-from videogen_common.resources.objects import VideoJob
+from videogen_common.resources.objects import VideoJob, VideoModel
 from videogen_common.resources.videojob import Mode
 from videogen_common.webhooks import destination_problem, parse_allowlist
 
@@ -132,7 +132,7 @@ class Admission:
 
     def _submit(self, submission: Submission, upload: Upload | None, caller: Caller) -> Admitted:
         self._check_webhook(submission)
-        model = self._resolve_model(submission)
+        model, videomodel = self._resolve_model(submission)
         request_fingerprint = fingerprint(submission, upload)
         labels = dict(caller.owner_labels)
         if submission.idempotency_key is not None:
@@ -166,7 +166,7 @@ class Admission:
             | request_id_annotation()
             | traceparent_annotation(),
         )
-        check_model_limits(self._kube, videojob.spec)
+        check_model_limits(videomodel, videojob.spec)
         if upload is not None and input_key is not None:
             self._storage.upload(input_key, upload.file, upload.media.content_type)
         try:
@@ -255,8 +255,9 @@ class Admission:
         if per_key is not None and caller.owner is not None and mine >= per_key:
             raise ApiError(429, f"This API key has {mine} active jobs, its limit; retry later", retry)
 
-    def _resolve_model(self, submission: Submission) -> str | None:
-        """The model for spec.model (None: the operator's default); refuses one that cannot run now.
+    def _resolve_model(self, submission: Submission) -> tuple[str | None, VideoModel | None]:
+        """The model for spec.model (None: the operator's default) and its VideoModel when one exists; refuses a model
+        that cannot run now.
 
         The decision is videogen_common.model_choice's, the operator's own: what it would fail (not allowed,
         failed download, wrong mode) is a 400 here, and what it would wait for is a 503, or a download started
@@ -264,17 +265,17 @@ class Admission:
         model = submission.model or self._policy.default_models.get(submission.mode)
         if model is None:
             # spec.model stays unset: the operator's default for the mode applies, which the API cannot check.
-            return None
+            return None, None
         if (problem := model_reference_problem(model)) is not None:
             raise bad_request(problem)
         videomodels = self._kube.list_videomodels()
         outcome = resolve_model(submission.mode, model, videomodels, self._policy)
+        videomodel = find_videomodel(videomodels, model)
         if isinstance(outcome, ResolvedModel):
-            return model
+            return model, videomodel
         if outcome.permanent:
             raise bad_request(outcome.message)
         # Waiting: the VideoModel is missing or not Ready yet.
-        videomodel = find_videomodel(videomodels, model)
         if videomodel is None and not is_repo_id(model):
             # A name is not something to download: nobody made that VideoModel.
             if submission.model is None:
@@ -283,7 +284,7 @@ class Admission:
         if self._settings.auto_download:
             # The job waits in pending (WaitingForModel) while the download runs.
             if videomodel is None:
-                ensure_videomodel(self._kube, model)
-            return model
+                videomodel, _ = ensure_videomodel(self._kube, model)
+            return model, videomodel
         where = "has no VideoModel" if videomodel is None else f"is {videomodel.status.state or 'Pending'}"
         raise ApiError(503, f"{MODEL_NOT_LOADED}: {model} {where}; download it with POST /api/v1/models/download")

@@ -9,19 +9,16 @@ model known by neither is left to the runner, which checks again in any case.
 from __future__ import annotations
 
 from videogen_api.errors import bad_request
-from videogen_api.kube import Kube
-from videogen_api.videomodels import lookup_videomodel
 from videogen_common.model_choice import limits_problem_of
+from videogen_common.resources.objects import VideoModel
 from videogen_common.resources.videojob import VideoJobSpec
 
 
-def check_model_limits(kube: Kube, spec: VideoJobSpec) -> None:
-    """Raise a 400 naming the field and the limit when spec's model cannot make what it asks for."""
-    if spec.model is None:
-        # The operator's default model for the mode: the API does not know which it is.
-        return
-    videomodel = lookup_videomodel(kube, spec.model)
-    if videomodel is None:
+def check_model_limits(videomodel: VideoModel | None, spec: VideoJobSpec) -> None:
+    """Raise a 400 naming the field and the limit when spec's model (``videomodel``, the one admission resolved;
+    None when there is none yet) cannot make what it asks for."""
+    if spec.model is None or videomodel is None:
+        # The operator's default model for the mode (the API does not know which it is), or no VideoModel yet.
         return
     problem = limits_problem_of(spec, videomodel)
     if problem is not None:
