@@ -349,8 +349,11 @@ class Controller:
                 or self.view.job(uid) is not None
                 or runner_job.queue_name(vj, self.settings) is not None
                 or self._never_runs(vj) is not None
-                or isinstance(self._model(vj), ModelUnavailable)
             ):
+                continue
+            model = self._model(vj)
+            if isinstance(model, ModelUnavailable) or self._limits_problem(vj, model) is not None:
+                # Not runnable (yet, or ever: _admit fails it): it holds no place ahead of anyone in the queue.
                 continue
             entries.append(
                 queueing.QueueEntry(
