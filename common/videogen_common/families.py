@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 from enum import StrEnum
-from typing import Final
+from typing import Any, Final
 
 from videogen_common.resources.videojob import Mode
 
@@ -97,6 +97,20 @@ class Checkpoint:
     #: Not where the attention is masked: diffusers' Ulysses all-to-all does not reshard the mask (SDPA then fails
     #: on the mask's shape), so such a model runs on one GPU only.
     context_parallel: bool = True
+    #: The fields a VideoModel's ``spec.overrides`` replaced (:meth:`overridden`), so messages and the plan can say
+    #: where a value came from.
+    overrides: tuple[str, ...] = ()
+
+    def overridden(self, changes: Mapping[str, Any]) -> Checkpoint:
+        """This checkpoint with some of its knowledge replaced (a VideoModel's ``spec.overrides``, as field names of
+        this class); the other fields stay the table's."""
+        known = {f.name for f in fields(self)} - {"name", "overrides"}
+        if unknown := set(changes) - known:
+            raise ValueError(f"not checkpoint knowledge a VideoModel may override: {sorted(unknown)}")
+        if not changes:
+            return self
+        added = tuple(k for k in changes if k not in self.overrides)
+        return replace(self, **changes, overrides=(*self.overrides, *added))
 
     def flow_shift_for(self, width: int, height: int) -> float | None:
         """The ``flow_shift`` for this frame size, or None to keep the scheduler's."""
@@ -291,18 +305,31 @@ def limits_problem(
             "attention cannot split): set spec.gpus to 1"
         )
     if shape.width * shape.height > checkpoint.max_pixels:
+        example = " (e.g. 1280x720)" if checkpoint.max_pixels == 1280 * 720 else ""
         return (
             f"width x height {shape.width}x{shape.height} is {shape.width * shape.height} pixels per frame; "
-            f"{checkpoint.name} runs at most {checkpoint.max_pixels} (e.g. 1280x720): lower width or height"
+            f"{checkpoint.name} runs at most {checkpoint.max_pixels}{example}{_set_by(checkpoint, 'max_pixels')}: "
+            "lower width or height"
         )
     if shape.generated_frames > checkpoint.max_frames:
         rate = f"at its {shape.generated_fps} fps" if shape.generated_fps != fps else f"at {fps} fps"
         return (
             f"num_frames {num_frames} at fps {fps} lasts {num_frames / fps:.1f} s, which {checkpoint.name} "
             f"generates as {shape.generated_frames} frames {rate}; it makes at most {checkpoint.max_frames} "
-            "frames: lower num_frames or raise fps"
+            f"frames{_set_by(checkpoint, 'max_frames')}: lower num_frames or raise fps"
         )
     return None
+
+
+# The VideoModel field each overridable checkpoint field is set by (``spec.overrides``), for messages.
+_OVERRIDE_FIELDS: Final = {"max_pixels": "maxPixels", "max_frames": "maxFrames"}
+
+
+def _set_by(checkpoint: Checkpoint, name: str) -> str:
+    """Where a limit came from when it is not the table's: a person then knows which object to change."""
+    if name not in checkpoint.overrides:
+        return ""
+    return f" (the VideoModel's spec.overrides.{_OVERRIDE_FIELDS[name]})"
 
 
 def is_distilled(*names: str) -> bool:
@@ -321,10 +348,13 @@ def model_limits_problem(
     pipeline_class: str | None,
     family: FamilyName | None,
     names: tuple[str, ...] = (),
+    overrides: Mapping[str, Any] | None = None,
 ) -> str | None:
     """:func:`limits_problem` for a model known by its ``model_index.json`` class, or only by its family (a
     VideoModel not downloaded yet): then only what every checkpoint of the family refuses is a problem. None when
-    neither is known (the runner decides) or the request fits; ``names`` (repo id, folder) tell a distilled one."""
+    neither is known (the runner decides) or the request fits; ``names`` (repo id, folder) tell a distilled one.
+    ``overrides`` (checkpoint fields, :meth:`Checkpoint.overridden`) replace the table's knowledge, as the
+    VideoModel's ``spec.overrides`` do for the runner."""
     if pipeline_class is not None and pipeline_class in PIPELINES:
         pipeline = PIPELINES[pipeline_class]
         candidates = [(pipeline.family, pipeline.checkpoint_for(is_distilled(*names)))]
@@ -339,7 +369,8 @@ def model_limits_problem(
     else:
         return None
     problems = []
-    for model_family, checkpoint in candidates:
+    for model_family, table_checkpoint in candidates:
+        checkpoint = table_checkpoint.overridden(overrides or {})
         shape = generation_shape(model_family, checkpoint, num_frames=num_frames, fps=fps, width=width, height=height)
         problem = limits_problem(checkpoint, shape, num_frames=num_frames, fps=fps, gpus=gpus)
         if problem is None:

@@ -16,7 +16,7 @@ from videogen_common.families import model_limits_problem
 from videogen_common.resources.objects import VideoModel
 from videogen_common.resources.videojob import Mode, VideoJobSpec
 from videogen_common.resources.videojob_status import Reason
-from videogen_common.resources.videomodel import ModelState
+from videogen_common.resources.videomodel import ModelOverrides, ModelState
 
 __all__ = [
     "ANY_MODEL",
@@ -55,6 +55,8 @@ class ResolvedModel:
     revision: str | None
     #: The VideoModel it came from.
     videomodel: str
+    #: Its ``spec.overrides`` of the model-family table's knowledge, passed to the runner (``ModelRef.overrides``).
+    overrides: ModelOverrides | None = None
 
 
 @dataclass(frozen=True)
@@ -87,9 +89,10 @@ def allowlist_problem(repo_id: str, policy: ModelPolicy) -> str | None:
 
 def limits_problem_of(spec: VideoJobSpec, videomodel: VideoModel) -> str | None:
     """Why ``videomodel``'s checkpoint cannot make what ``spec`` asks (frame size, clip length), or None: the
-    runner's own check, by the pipeline class the download found or else the family the VideoModel declares; a
-    model known by neither is left to the runner."""
+    runner's own check, by the pipeline class the download found or else the family the VideoModel declares, with
+    the limits its ``spec.overrides`` set; a model known by neither is left to the runner."""
     status = videomodel.status
+    overrides = videomodel.spec.overrides
     return model_limits_problem(
         num_frames=spec.num_frames,
         fps=spec.fps,
@@ -99,6 +102,7 @@ def limits_problem_of(spec: VideoJobSpec, videomodel: VideoModel) -> str | None:
         pipeline_class=status.pipeline_class,
         family=status.family or videomodel.spec.family,
         names=(videomodel.spec.repo_id, status.path or ""),
+        overrides=overrides.checkpoint_changes() if overrides is not None else None,
     )
 
 
@@ -153,7 +157,7 @@ def _ready(mode: Mode, wanted: str, chosen: VideoModel, policy: ModelPolicy) -> 
     if status.path is None:
         message = f"VideoModel {chosen.name} has no path yet"
         return ModelUnavailable(Reason.WAITING_FOR_MODEL, message, False, wanted, found=True)
-    return ResolvedModel(chosen.spec.repo_id, status.path, status.resolved_revision, chosen.name)
+    return ResolvedModel(chosen.spec.repo_id, status.path, status.resolved_revision, chosen.name, chosen.spec.overrides)
 
 
 def policy_from(

@@ -59,6 +59,7 @@ from pydantic import AliasChoices, Field
 from videogen_common.resources.schema import WireModel
 from videogen_common.resources.videojob import Mode, VideoJobSpec
 from videogen_common.resources.videojob_status import Reason, UsedParameters
+from videogen_common.resources.videomodel import ModelOverrides
 from videogen_common.termination import TERMINATION_LOG_ENV, TERMINATION_MESSAGE_LIMIT, termination_message
 
 __all__ = [
@@ -144,6 +145,9 @@ class ModelRef(WireModel):
     #: The Hugging Face repo id it was downloaded from (what ``used.model`` reports, whatever spec.model said).
     repo_id: str
     revision: str | None = None
+    #: The VideoModel's ``spec.overrides``: replace the model-family table's knowledge of the checkpoint (native
+    #: fps, recommendations, standard negative prompt, flow_shift, limits) in the runner's plan.
+    overrides: ModelOverrides | None = None
 
 
 class OutputLocation(WireModel):

@@ -28,8 +28,9 @@ def runner_input(videojob: VideoJob, model: ResolvedModel, settings: OperatorSet
     return RunnerInput(
         videojob=naming.videojob_ref(videojob),
         spec=videojob.spec,
-        # The runner reports the repo id it ran (used.model), not the VideoModel name the spec may give.
-        model=ModelRef(path=model.path, repo_id=model.repo_id, revision=model.revision),
+        # The runner reports the repo id it ran (used.model), not the VideoModel name the spec may give; it plans
+        # with the VideoModel's overrides, the same ones the operator checked the limits with.
+        model=ModelRef(path=model.path, repo_id=model.repo_id, revision=model.revision, overrides=model.overrides),
         output=naming.output_location(videojob, settings),
         progress=naming.progress_location(videojob, settings),
         runtime=runtime_options(settings),

@@ -153,6 +153,7 @@ _PLAN_FIELDS: tuple[tuple[str, type], ...] = (
 def cmd_plan(args: argparse.Namespace) -> int:
     """Print the run's decisions as JSON, from the model folder's configs alone (no weights are read)."""
     from videogen_common.resources.videojob import Mode, VideoJobSpec
+    from videogen_common.resources.videomodel import ModelOverrides
     from videogen_common.runner_contract import RuntimeOptions
     from videogen_runner.families import read_model_info
     from videogen_runner.plan import detect_hardware, hardware_from_flags, make_plan
@@ -165,6 +166,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     try:
         spec = VideoJobSpec.model_validate({"mode": args.mode, **fields})
         runtime = RuntimeOptions.model_validate_json(args.runtime)
+        overrides = ModelOverrides.model_validate_json(args.overrides) if args.overrides else None
         folder = Path(args.model)
         info = read_model_info(folder)
         hardware = (
@@ -180,6 +182,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
             repo_id=args.repo_id or folder.name,
             revision=None,
             seed=spec.seed if spec.seed != -1 else 0,
+            overrides=overrides,
         )
     except (ValidationError, InvalidInputError) as e:
         print(f"videogen-runner plan: {e}", file=sys.stderr)
@@ -204,6 +207,7 @@ def build_parser() -> argparse.ArgumentParser:
         plan.add_argument(f"--{name}", f"--{name.replace('_', '-')}", dest=name, type=kind, default=None)
     plan.add_argument("--repo-id", help="the repo id the folder came from (default: the folder's name)")
     plan.add_argument("--runtime", default="{}", help="RuntimeOptions as camelCase JSON (the operator's setting)")
+    plan.add_argument("--overrides", help="a VideoModel's spec.overrides as camelCase JSON")
     plan.add_argument("--gpu", help="plan for this GPU (e.g. H200) instead of this machine's")
     plan.add_argument("--gpu-memory-gib", type=float, help="the GPU's memory (with --gpu; default 80)")
     plan.set_defaults(func=cmd_plan)

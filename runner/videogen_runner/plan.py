@@ -18,6 +18,7 @@ from videogen_common.families import Checkpoint, FamilyName, GenerationShape, li
 from videogen_common.families import is_distilled as named_distilled
 from videogen_common.resources.videojob import Speed, VideoJobSpec
 from videogen_common.resources.videojob_status import UsedParameters
+from videogen_common.resources.videomodel import ModelOverrides
 from videogen_common.runner_contract import RuntimeOptions
 from videogen_runner.errors import InvalidInputError, RunnerError
 from videogen_runner.families import ModelInfo, pipeline_class_for
@@ -143,6 +144,8 @@ class RunPlan:
     fp8: Decision
     parallelism: Decision
     memory: MemoryPlan
+    #: The VideoModel's ``spec.overrides`` of the model-family table, by field, each with the table's own value.
+    overrides: dict[str, Decision] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -354,6 +357,23 @@ def choose_fp8(speed: Speed, hardware: Hardware) -> Decision:
     return Decision(False, "FP8 linear layers are not applied by this runner yet")
 
 
+def _shown(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=False) if value is not None else "none"
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def override_decisions(table: Checkpoint, overrides: ModelOverrides | None) -> dict[str, Decision]:
+    """Each piece of the model-family table's knowledge the VideoModel replaced (``spec.overrides``), with the
+    table's value it replaced: the plan says where every default and limit came from."""
+    if overrides is None:
+        return {}
+    given = overrides.to_wire()
+    return {
+        name: Decision(given[name], f"VideoModel override ({table.name}'s own: {_shown(getattr(table, field))})")
+        for name, field in overrides.checkpoint_fields().items()
+    }
+
+
 def choose_vae_tiling(option: str, width: int, height: int, offload: str, memory: MemoryPlan) -> Decision:
     if option != "auto":
         return Decision(option == "on", f"runtime.vaeTiling {option}")
@@ -385,11 +405,14 @@ def make_plan(
     repo_id: str,
     revision: str | None,
     seed: int,
+    overrides: ModelOverrides | None = None,
 ) -> RunPlan:
-    """Every decision of a run; InvalidInputError for anything the model or this image cannot do."""
+    """Every decision of a run; InvalidInputError for anything the model or this image cannot do. ``overrides``
+    (the VideoModel's ``spec.overrides``) replace the model-family table's knowledge of the checkpoint."""
     pipeline_class = pipeline_class_for(info, spec.mode)
     distilled = is_distilled(info, repo_id) and info.pipeline.distilled is not None
-    checkpoint = info.pipeline.checkpoint_for(distilled)
+    table = info.pipeline.checkpoint_for(distilled)
+    checkpoint = overrides.apply_to(table) if overrides is not None else table
     used = resolve_used(spec, info, pipeline_class, checkpoint, repo_id=repo_id, revision=revision, seed=seed)
     generated = used.generated_frames or used.num_frames
     shape = GenerationShape(used.width, used.height, used.num_frames, generated, used.generated_fps or used.fps)
@@ -398,6 +421,10 @@ def make_plan(
         raise InvalidInputError(problem)
     scheduler_config = _read_json(info.path / "scheduler" / "scheduler_config.json")
     flow_shift = checkpoint.flow_shift_for(used.width, used.height) if "flow_shift" in scheduler_config else None
+    notes = []
+    if "flow_shift" in checkpoint.overrides and "flow_shift" not in scheduler_config:
+        scheduler = scheduler_config.get("_class_name", "this scheduler")
+        notes.append(f"spec.overrides.flowShift is not used: {scheduler} has no flow_shift (it shifts by itself)")
 
     memory = memory_plan(info, hardware, used.width, used.height, generated)
     if hardware.device == "cpu":
@@ -411,7 +438,6 @@ def make_plan(
     if parallel:
         used = used.model_copy(update={"context_parallel": parallelism.value["degree"]})
     step_cache = choose_step_cache(spec.speed, info, parallel)
-    notes = []
     if distilled:
         steps = len(checkpoint.distilled_timesteps or ())
         notes.append(f"distilled checkpoint: guidance 1 and its {steps} fixed timesteps replace the request's")
@@ -446,5 +472,6 @@ def make_plan(
         fp8=choose_fp8(spec.speed, hardware),
         parallelism=parallelism,
         memory=memory,
+        overrides=override_decisions(table, overrides),
         notes=notes,
     )

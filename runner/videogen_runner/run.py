@@ -68,6 +68,7 @@ def execute(
         repo_id=doc.model.repo_id,
         revision=model_revision(doc.model, model_path),
         seed=draw_seed(spec.seed),
+        overrides=doc.model.overrides,
     )
     used = plan.used
     pipeline_class = plan.pipeline

@@ -62,3 +62,38 @@ def test_over_the_checkpoints_limits_is_a_400_naming_the_field_and_the_limit(
         response = post(model, **fields)
         assert response.status_code == 202, (model, response.text)
     assert len(operator.videojobs()) == 4
+
+
+def _create_ready_with_overrides(operator: Operator, name: str, overrides: dict[str, Any]) -> None:
+    """The smoke Wan model as the operator leaves it once downloaded, declared with ``spec.overrides``."""
+    body: dict[str, Any] = {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "VideoModel",
+        "metadata": {"name": name},
+        "spec": {"repoId": SMOKE_WAN, "overrides": overrides},
+    }
+    operator.objects.create_namespaced_custom_object(GROUP, VERSION, operator.namespace, "videomodels", body)
+    status = {"state": "Ready", "path": f"/models/{name}", "family": "wan", "pipelineClass": "WanPipeline"}
+    operator.objects.patch_namespaced_custom_object_status(
+        GROUP, VERSION, operator.namespace, "videomodels", name, {"status": status},
+        _content_type="application/merge-patch+json",
+    )  # fmt: skip
+
+
+def test_a_videomodels_overridden_limits_are_the_ones_the_api_refuses_by(
+    serve_api: ServeApi, operator: Operator
+) -> None:
+    api = serve_api(auto_download=True, max_concurrent_jobs=10)
+    _create_ready_with_overrides(operator, "smoke-wan-small", {"maxPixels": 832 * 480})
+    _create_ready_with_overrides(operator, "smoke-wan-hd", {"maxPixels": 1920 * 1088, "maxFrames": 257})
+
+    def post(model: str, **fields: Any) -> Any:
+        return api.http.post(T2V, json={"prompt": "x", "model": model, **fields})
+
+    lowered = error_of(post("smoke-wan-small", width=1280, height=720), 400)
+    assert "at most 399360 (the VideoModel's spec.overrides.maxPixels)" in lowered, lowered
+    # Over the table's 1280x720 and 129 frames, within what the VideoModel raised them to.
+    for fields in [{"width": 1920, "height": 1080}, {"num_frames": 128, "fps": 8}]:
+        response = post("smoke-wan-hd", **fields)
+        assert response.status_code == 202, (fields, response.text)
+    assert len(operator.videojobs()) == 2

@@ -9,8 +9,11 @@ import pytest
 
 from tests.operator.factories import MODEL, UID, videojob
 from videogen_common.logs import REQUEST_ID_ENV
+from videogen_common.model_choice import ModelPolicy, ResolvedModel, resolve_model
 from videogen_common.names import is_output_filename
 from videogen_common.resources.meta import ANNOTATION_REQUEST_ID
+from videogen_common.resources.objects import VideoModel
+from videogen_common.resources.videojob import Mode
 from videogen_common.runner_contract import ExitCode, RunnerInput
 from videogen_common.tracing import TRACEPARENT_ENV
 from videogen_operator.naming import output_file
@@ -173,6 +176,24 @@ def test_runner_input_carries_spec_model_and_output_per_the_contract() -> None:
     assert runner_input.progress.key == f".progress/team-a/cat-{UID}.json"
     # camelCase on the wire, as the runner reads it
     assert "numInferenceSteps" in json.loads(env(job)["VIDEOGEN_RUNNER_INPUT"]["value"])["spec"]
+
+
+def test_the_videomodels_overrides_reach_the_runner_input() -> None:
+    videomodel = VideoModel.model_validate(
+        {
+            "metadata": {"name": "wan-t2v", "namespace": "team-a"},
+            "spec": {"repoId": MODEL.repo_id, "overrides": {"nativeFps": 24, "maxPixels": 2088960}},
+            "status": {"state": "Ready", "path": MODEL.path, "pipelineClass": "WanPipeline"},
+        }
+    )
+    model = resolve_model(Mode.TEXT_TO_VIDEO, "wan-t2v", [videomodel], ModelPolicy())
+    assert isinstance(model, ResolvedModel)
+    job = desired_job(videojob(), model, OperatorSettings())
+    document = json.loads(env(job)["VIDEOGEN_RUNNER_INPUT"]["value"])
+    assert document["model"]["overrides"] == {"nativeFps": 24, "maxPixels": 2088960}
+    assert RunnerInput.model_validate(document).model.overrides == videomodel.spec.overrides
+    # A VideoModel without overrides sends none: the runner uses the model-family table.
+    assert "overrides" not in json.loads(env(build())["VIDEOGEN_RUNNER_INPUT"]["value"])["model"]
 
 
 def test_spec_output_overrides_bucket_and_prefix() -> None:

@@ -17,6 +17,7 @@ import pytest
 
 from videogen_common.families import LTX_095_DISTILLED
 from videogen_common.resources.videojob import VideoJobSpec
+from videogen_common.resources.videomodel import ModelOverrides
 from videogen_common.runner_contract import ExitCode, RuntimeOptions
 from videogen_runner.errors import InvalidInputError
 from videogen_runner.families import read_model_info
@@ -111,6 +112,7 @@ def plan(
     mode: str = "text-to-video",
     hardware: Hardware = H200,
     runtime: RuntimeOptions | None = None,
+    overrides: dict[str, Any] | None = None,
     **fields: Any,
 ) -> RunPlan:
     doc: dict[str, Any] = {"mode": mode, "prompt": "a cat", **fields}
@@ -118,7 +120,16 @@ def plan(
         doc["input"] = {"uri": "s3://inputs/in.png"}
     spec = VideoJobSpec.model_validate(doc)
     info = read_model_info(folder)
-    return make_plan(spec, info, runtime or RuntimeOptions(), hardware, repo_id=folder.name, revision=None, seed=1)
+    return make_plan(
+        spec,
+        info,
+        runtime or RuntimeOptions(),
+        hardware,
+        repo_id=folder.name,
+        revision=None,
+        seed=1,
+        overrides=ModelOverrides.model_validate(overrides) if overrides is not None else None,
+    )
 
 
 @pytest.mark.parametrize(
@@ -279,6 +290,81 @@ def test_sizes_and_durations_beyond_the_checkpoint_are_invalid_input(
 ) -> None:
     with pytest.raises(InvalidInputError, match=message):
         plan(folders["wan-t2v"], **fields)
+
+
+# A Wan fine-tune trained on 24 fps clips at 1080p, with its own recommendations, negative prompt and shift.
+FINE_TUNE = {
+    "nativeFps": 24,
+    "recommendedGuidanceScale": 6.0,
+    "recommendedNumInferenceSteps": 30,
+    "negativePrompt": "static, blurry",
+    "flowShift": [{"minPixels": 1024 * 576, "shift": 7.0}, {"minPixels": 0, "shift": 2.0}],
+    "maxPixels": 1920 * 1088,
+    "maxFrames": 161,
+}
+
+
+def test_a_videomodels_overrides_replace_the_tables_knowledge_and_the_plan_says_so(folders: dict[str, Path]) -> None:
+    tuned = plan(folders["wan-t2v"], overrides=FINE_TUNE, numFrames=48, fps=24, width=832, height=480)
+    # Its native 24 fps: 48 frames at 24 fps are generated as such (49 on Wan's 4k+1 grid), no retime.
+    assert (tuned.used.generated_frames, tuned.used.generated_fps, tuned.used.num_frames) == (49, 24, 49)
+    assert tuned.recommended == {"guidanceScale": 6.0, "numInferenceSteps": 30, "nativeFps": 24}
+    assert (tuned.negative_prompt, tuned.used.negative_prompt_source) == ("static, blurry", "model")
+    assert tuned.flow_shift == 2.0
+    assert plan(folders["wan-t2v"], overrides=FINE_TUNE, width=1280, height=720).flow_shift == 7.0
+    # Each override is reported with the table's value it replaced.
+    assert set(tuned.overrides) == set(FINE_TUNE)
+    assert tuned.overrides["nativeFps"].value == 24
+    assert tuned.overrides["nativeFps"].why == "VideoModel override (wan2.1's own: 16)"
+    assert tuned.overrides["maxPixels"].why == "VideoModel override (wan2.1's own: 921600)"
+    assert all(d.why.startswith("VideoModel override") for d in tuned.overrides.values())
+    assert tuned.to_json()["overrides"]["flowShift"]["value"][0] == {"minPixels": 1024 * 576, "shift": 7.0}
+    # Without overrides: the table's knowledge, and nothing reported as overridden.
+    assert plan(folders["wan-t2v"], width=832, height=480).overrides == {}
+
+
+def test_the_requests_own_values_win_over_a_videomodels_overrides(folders: dict[str, Path]) -> None:
+    asked = plan(
+        folders["wan-t2v"], overrides=FINE_TUNE, guidanceScale=4.0, numInferenceSteps=20, negativePrompt="rain"
+    )
+    assert (asked.used.guidance_scale, asked.used.num_inference_steps) == (4.0, 20)
+    assert (asked.negative_prompt, asked.used.negative_prompt_source) == ("rain", "request")
+    # The reference API's defaults are the request's values too: the recommendation is only reported.
+    defaults = plan(folders["wan-t2v"], overrides=FINE_TUNE)
+    assert (defaults.used.guidance_scale, defaults.used.num_inference_steps) == (7.5, 50)
+    # An empty standard negative prompt runs none.
+    assert plan(folders["ltx"], overrides={"negativePrompt": ""}).negative_prompt == ""
+
+
+def test_overridden_limits_are_the_ones_the_plan_refuses_by_naming_the_videomodel(folders: dict[str, Path]) -> None:
+    # Beyond the table's 1280x720 and 129 frames, within the VideoModel's.
+    wide = plan(folders["wan-t2v"], overrides=FINE_TUNE, width=1920, height=1080, numFrames=128, fps=20)
+    assert (wide.used.width, wide.used.height, wide.used.generated_frames) == (1920, 1088, 157)
+    small = {"maxPixels": 832 * 480, "maxFrames": 49}
+    with pytest.raises(InvalidInputError, match=r"at most 399360 \(the VideoModel's spec.overrides.maxPixels\)"):
+        plan(folders["wan-t2v"], overrides=small, width=1280, height=720)
+    with pytest.raises(InvalidInputError, match=r"at most 49 frames \(the VideoModel's spec.overrides.maxFrames\)"):
+        plan(folders["wan-t2v"], overrides=small, width=832, height=480, numFrames=81, fps=16)
+
+
+def test_a_flow_shift_override_on_a_scheduler_without_one_is_reported_unused(folders: dict[str, Path]) -> None:
+    ltx = plan(folders["ltx"], overrides={"flowShift": [{"minPixels": 0, "shift": 5.0}]})
+    assert ltx.flow_shift is None
+    assert any("spec.overrides.flowShift is not used" in note for note in ltx.notes), ltx.notes
+
+
+def test_the_plan_command_takes_a_videomodels_overrides(folders: dict[str, Path]) -> None:
+    argv = [sys.executable, "-m", "videogen_runner.cli", "plan", str(folders["wan-t2v"]), "--mode", "text-to-video"]
+    overrides = ["--overrides", json.dumps(FINE_TUNE), "--width", "1920", "--height", "1080", "--gpu", "H200"]
+    proc = subprocess.run([*argv, *overrides], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    printed = json.loads(proc.stdout)
+    assert printed["overrides"]["nativeFps"] == {"value": 24, "why": "VideoModel override (wan2.1's own: 16)"}
+    assert printed["flow_shift"] == 7.0 and printed["negative_prompt"] == "static, blurry"
+    refused = subprocess.run(
+        [*argv, "--width", "1920", "--height", "1080"], capture_output=True, text=True, timeout=120
+    )
+    assert refused.returncode == ExitCode.INVALID_INPUT and "at most 921600" in refused.stderr
 
 
 def test_the_plan_command_prints_the_same_plan_as_json(folders: dict[str, Path]) -> None:

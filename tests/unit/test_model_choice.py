@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from videogen_common.model_choice import ModelPolicy, ModelUnavailable, ResolvedModel, resolve_model
+from videogen_common.model_choice import ModelPolicy, ModelUnavailable, ResolvedModel, limits_problem_of, resolve_model
 from videogen_common.resources.objects import VideoModel
-from videogen_common.resources.videojob import Mode
+from videogen_common.resources.videojob import Mode, VideoJobSpec
 from videogen_common.resources.videojob_status import Reason
 
 WAN = "Wan-AI/Wan2.1-T2V-1.3B-Diffusers"
@@ -15,8 +15,11 @@ LTX = "Lightricks/LTX-Video"
 T2V = Mode.TEXT_TO_VIDEO
 
 
-def videomodel(name: str, repo_id: str, state: str | None = None, **status: Any) -> VideoModel:
-    body: dict[str, Any] = {"metadata": {"name": name}, "spec": {"repoId": repo_id}, "status": dict(status)}
+def videomodel(
+    name: str, repo_id: str, state: str | None = None, overrides: dict[str, Any] | None = None, **status: Any
+) -> VideoModel:
+    spec: dict[str, Any] = {"repoId": repo_id} | ({"overrides": overrides} if overrides is not None else {})
+    body: dict[str, Any] = {"metadata": {"name": name}, "spec": spec, "status": dict(status)}
     if state is not None:
         body["status"]["state"] = state
     return VideoModel.model_validate(body)
@@ -90,3 +93,37 @@ def test_of_several_ready_models_for_one_repo_the_first_by_name_runs() -> None:
     models = [ready("wan-b", WAN), ready("wan-a", WAN)]
     resolved = resolve_model(T2V, WAN, models, ModelPolicy())
     assert isinstance(resolved, ResolvedModel) and resolved.videomodel == "wan-a"
+
+
+def test_a_ready_models_overrides_travel_with_it_to_the_runner() -> None:
+    overrides = {"nativeFps": 24, "negativePrompt": "blurry"}
+    model = videomodel("wan", WAN, "Ready", overrides, path="/models/wan", pipelineClass="WanPipeline")
+    resolved = resolve_model(T2V, "wan", [model], ModelPolicy())
+    assert isinstance(resolved, ResolvedModel) and resolved.overrides is not None
+    assert resolved.overrides.to_wire() == overrides
+
+
+def t2v(**fields: Any) -> VideoJobSpec:
+    return VideoJobSpec.model_validate({"mode": "text-to-video", "prompt": "x", **fields})
+
+
+def test_a_videomodels_overridden_limits_are_the_limits_checked_at_submit_and_before_a_pod() -> None:
+    table = videomodel("wan", WAN, "Ready", pipelineClass="WanPipeline")
+    raised = videomodel(
+        "wan-hd", WAN, "Ready", {"maxPixels": 1920 * 1088, "maxFrames": 257}, pipelineClass="WanPipeline"
+    )
+    lowered = videomodel("wan-small", WAN, "Ready", {"maxPixels": 832 * 480}, pipelineClass="WanPipeline")
+    full_hd = t2v(width=1920, height=1080)
+    assert "at most 921600 (e.g. 1280x720)" in (limits_problem_of(full_hd, table) or "")
+    assert limits_problem_of(full_hd, raised) is None
+    # 128 frames at 8 fps: 16 s, 257 frames at Wan's 16 fps; over the table's 129, within the override's 257.
+    long_clip = t2v(numFrames=128, fps=8)
+    assert "at most 129 frames" in (limits_problem_of(long_clip, table) or "")
+    assert limits_problem_of(long_clip, raised) is None
+    problem = limits_problem_of(t2v(width=1280, height=720), lowered)
+    assert problem is not None and "at most 399360 (the VideoModel's spec.overrides.maxPixels)" in problem
+    # Known by its family only (not downloaded yet): the override holds for every checkpoint of the family.
+    declared = VideoModel.model_validate(
+        {"metadata": {"name": "ltx"}, "spec": {"repoId": LTX, "family": "ltx", "overrides": {"maxPixels": 4096}}}
+    )
+    assert "spec.overrides.maxPixels" in (limits_problem_of(t2v(width=128, height=64), declared) or "")
