@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 
@@ -65,6 +66,11 @@ def diffusers_repo(pipeline_class: str = "LTXPipeline", weights: HubFile | None 
         "transformer/diffusion_pytorch_model.safetensors": weights or HubFile(b"\0" * 1000),
         "pytorch_model.bin": HubFile(b"pickle, never fetched"),
     }
+
+
+def folder_repo(folder: Path) -> dict[str, HubFile]:
+    """The files of a local folder (a diffusers pipeline saved by ``save_pretrained``) as a hub repo's files."""
+    return {str(p.relative_to(folder)): HubFile(p.read_bytes()) for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 def _handler(hub: Hub) -> type[BaseHTTPRequestHandler]:

@@ -4,7 +4,8 @@ Run as ``python -m videogen_operator.download`` in the download Job. It reads it
 environment and leaves a DownloadResult as its termination message (``videogen_common.download_contract``), which
 the operator turns into the VideoModel status. Only safetensors, JSON configs and tokenizer files are fetched,
 never pickles, and only after the hub's metadata passed: the file list with sizes (within the budget) and
-model_index.json (a pipeline of a known family). A failed attempt removes what it left in the cache.
+model_index.json (a pipeline of a known family). The float32 weights the runner runs in bf16 are then stored in
+bf16 (``videogen_operator.bf16_weights``). A failed attempt removes what it left in the cache.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from videogen_common.download_contract import INPUT_ENV, DownloadInput, Download
 from videogen_common.families import model_pipeline
 from videogen_common.runner_contract import ExitCode
 from videogen_common.termination import TERMINATION_LOG, TERMINATION_LOG_ENV
+from videogen_operator.bf16_weights import convert_snapshot
 
 ALLOW_PATTERNS = [
     "*.safetensors",
@@ -161,7 +163,17 @@ def fetch(request: DownloadInput) -> tuple[ExitCode, DownloadResult]:
     folder = repo_folder(request)
     before = CacheState.of(folder)
     try:
-        snapshot = describe(download(request), request)
+        path = download(request)
+        # Before describe(): the status reports the bytes the cache holds, and the VideoModel becomes Ready only
+        # once the weights are as the runner will read them.
+        if record := convert_snapshot(path):
+            print(
+                f"stored {record.files} files of {', '.join(record.components)} in bf16: "
+                f"{record.bytes_before / 2**30:.2f} GiB -> {record.bytes_after / 2**30:.2f} GiB",
+                file=sys.stderr,
+                flush=True,
+            )
+        snapshot = describe(path, request)
     except (RepositoryNotFoundError, RevisionNotFoundError, GatedRepoError, ValueError) as err:
         remove_partial(folder, before)
         return ExitCode.INVALID_INPUT, DownloadResult(reason=DownloadOutcome.INVALID_MODEL, message=f"{where}: {err}")

@@ -34,6 +34,8 @@ class Placement:
     vae_tiling: bool
     #: diffusers' FirstBlockCache threshold (spec.speed balanced/fast), or None for every step in full.
     first_block_cache: float | None = None
+    #: ``from_pretrained``'s ``device_map``: "cuda" reads the weights straight onto the GPU; None into host memory.
+    device_map: str | None = None
 
     def dtype_map(self) -> dict[str, torch.dtype]:
         """The ``dtype`` argument of ``from_pretrained``: per component, ``default`` for the rest."""
@@ -53,6 +55,7 @@ def placement_for(plan: RunPlan, options: RuntimeOptions) -> Placement:
         compile_cache_dir=options.compile_cache_dir,
         vae_tiling=bool(plan.vae_tiling.value),
         first_block_cache=float(cache["threshold"]) if cache is not None else None,
+        device_map=plan.load.value["deviceMap"],
     )
 
 

@@ -1,7 +1,8 @@
 """Load a diffusers pipeline offline and run one generation, timing each phase.
 
-The steps read like a pipeline's ``__call__``: 1. load, 2. encode the prompt (then free the text encoder),
-3. denoise with a per-step callback, 4. decode (timed inside the pipeline by wrapping ``vae.decode``).
+The steps read like a pipeline's ``__call__``: 1. load (straight onto the GPU when nothing is offloaded), 2. encode
+the prompt (then free the text encoder), 3. denoise with a per-step callback, 4. decode (timed inside the pipeline by
+wrapping ``vae.decode``), 5. the frames to 8 bits where they are, then to the host.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from PIL import Image
 
 from videogen_common.resources.videojob_status import UsedParameters
 from videogen_runner.acceleration import Placement, apply_placement, peak_memory_bytes, synchronize
-from videogen_runner.media import to_uint8
+from videogen_runner.media import Frames
 from videogen_runner.phases import phase, phase_span, record_phase
 
 log = logging.getLogger(__name__)
@@ -66,9 +67,11 @@ def import_pipeline_class(pipeline_class: str) -> Any:
 
 def load_pipeline(model_path: Path, pipeline_class: str, placement: Placement, flow_shift: float | None) -> Any:
     """Load ``pipeline_class`` from a local diffusers folder, never touching the network; ``flow_shift`` (the
-    plan's, by resolution) replaces the scheduler's."""
+    plan's, by resolution) replaces the scheduler's. With ``placement.device_map`` each component is read straight
+    onto the GPU in its dtype: no float32 copy in host memory, no cast on the CPU."""
     cls = import_pipeline_class(pipeline_class)
-    pipe = cls.from_pretrained(str(model_path), dtype=placement.dtype_map(), local_files_only=True)
+    where = {"device_map": placement.device_map} if placement.device_map is not None else {}
+    pipe = cls.from_pretrained(str(model_path), dtype=placement.dtype_map(), local_files_only=True, **where)
     pipe.set_progress_bar_config(disable=True)
     if pipeline_class == "LTXConditionPipeline" and pipe.scheduler.config.get("use_dynamic_shifting"):
         # LTXConditionPipeline brings its own (linear-quadratic) sigmas and passes no resolution shift, which a
@@ -182,6 +185,16 @@ def _ltx_video_latents(pipe: Any, gen: Generation, generator: torch.Generator) -
     return normalized.to(torch.float32)
 
 
+def frames_to_uint8(video: torch.Tensor) -> Frames:
+    """The pipeline's frames (F, C, H, W, in [0, 1]) as 8-bit RGB (F, H, W, C) on the host, converted on the device
+    they are on: from a GPU a quarter of the float32 bytes crosses to the host, and the CPU does no arithmetic. NaNs
+    (a broken model) become black rather than garbage; then clipped, x255 and rounded half to even in float32, the
+    arithmetic the runner used to do in numpy on the pipeline's numpy output, so on a CPU the frames are the same."""
+    frames = torch.nan_to_num(video.permute(0, 2, 3, 1).float(), nan=0.0, posinf=1.0, neginf=0.0)
+    eight_bit = (frames.clamp(0.0, 1.0) * 255.0).round().to(torch.uint8)
+    return np.asarray(eight_bit.cpu().numpy(), dtype=np.uint8)
+
+
 def generate(pipe: Any, gen: Generation, placement: Placement, on_step: StepCallback) -> GenerationResult:
     """Run the loaded pipeline once; returns 8-bit frames and the phase timings."""
     device = placement.device
@@ -212,12 +225,14 @@ def generate(pipe: Any, gen: Generation, placement: Placement, on_step: StepCall
         num_inference_steps=gen.used.num_inference_steps,
         guidance_scale=gen.used.guidance_scale,
         generator=generator,
-        output_type="np",
+        # Frames stay a tensor on the device, for frames_to_uint8.
+        output_type="pt",
         callback_on_step_end=on_step_end,
     )
     synchronize(device)
     end = time.perf_counter()
-    frames = to_uint8(np.asarray(output.frames[0]))
+    with phase(timings, "frames-to-host"):
+        frames = frames_to_uint8(output.frames[0])
 
     denoise_end = step_ends[-1] if step_ends else end
     timings["denoise"] = denoise_end - start

@@ -199,12 +199,6 @@ def read_video(
     return [picked[i] for i in wanted]
 
 
-def to_uint8(frames: NDArray[np.floating]) -> Frames:
-    """Pipeline output in [0, 1] (float) to 8-bit RGB; NaNs (a broken model) become black rather than garbage."""
-    clean = np.nan_to_num(frames, nan=0.0, posinf=1.0, neginf=0.0)
-    return np.asarray((np.clip(clean, 0.0, 1.0) * 255.0).round(), dtype=np.uint8)
-
-
 #: How RGB becomes yuv420p and how the file says so: the BT.709 matrix, limited range, BT.709 primaries and transfer.
 #: Untagged, a player guesses (browsers take BT.709 for HD and BT.601 for SD), and ffmpeg's default RGB->YUV matrix
 #: is BT.601: colours would shift.

@@ -20,6 +20,7 @@ from videogen_common.resources.videojob import Speed, VideoJobSpec
 from videogen_common.resources.videojob_status import UsedParameters
 from videogen_common.resources.videomodel import ModelOverrides
 from videogen_common.runner_contract import RuntimeOptions
+from videogen_common.weights import disk_dtypes, gpu_component_dtypes, read_record
 from videogen_runner.errors import InvalidInputError, RunnerError
 from videogen_runner.families import ModelInfo, pipeline_class_for
 from videogen_runner.params import negative_prompt_for, resolve_used
@@ -130,6 +131,8 @@ class RunPlan:
     gpu: str | None
     pipeline: str
     component_dtypes: dict[str, str]
+    #: Where the weights are read to (``deviceMap``) and how they are stored on disk.
+    load: Decision
     scheduler: str
     flow_shift: float | None
     timesteps: list[float] | None
@@ -386,14 +389,37 @@ def choose_vae_tiling(option: str, width: int, height: int, offload: str, memory
     return Decision(False, "the untiled decode fits")
 
 
-def _component_dtypes(info: ModelInfo, hardware: Hardware) -> dict[str, str]:
+def _weight_components(info: ModelInfo) -> list[str]:
     # Tokenizers, schedulers and processors hold no weights.
-    modules = [c for c in info.components if not c.startswith(("tokenizer", "scheduler")) and "processor" not in c]
+    return [c for c in info.components if not c.startswith(("tokenizer", "scheduler")) and "processor" not in c]
+
+
+def _component_dtypes(info: ModelInfo, hardware: Hardware) -> dict[str, str]:
+    modules = _weight_components(info)
     if hardware.device == "cpu":
         return dict.fromkeys(modules, "float32")
-    # diffusers recommends Wan's VAE and CLIP image encoder in float32; everything else runs in bf16.
-    keep = ("vae", "image_encoder") if info.family.name is FamilyName.WAN else ()
-    return {c: ("float32" if c in keep else "bfloat16") for c in modules}
+    # The same decision the download pod stored the weights by (videogen_common.weights).
+    return gpu_component_dtypes(info.family.name, modules)
+
+
+def choose_load(info: ModelInfo, hardware: Hardware, offload: str) -> Decision:
+    """On a GPU with nothing offloaded the weights are read straight onto it (diffusers' ``device_map``): no copy in
+    host memory and no cast on the CPU, which bf16 weights on disk (stored so by the download) also spare. Otherwise
+    into host memory, as offload hooks or a CPU run need them there."""
+    on_disk = disk_dtypes(info.path, _weight_components(info))
+    converted = read_record(info.path) is not None
+    stored = (
+        "weights stored in bf16 when the VideoModel was downloaded"
+        if converted
+        else "weights as the checkpoint has them"
+    )
+    value = {"deviceMap": None, "weightsOnDisk": on_disk, "convertedAtDownload": converted}
+    if hardware.device == "cuda" and offload == "none":
+        return Decision(value | {"deviceMap": "cuda"}, f"read straight onto the GPU (device_map); {stored}")
+    if hardware.device == "cuda":
+        return Decision(value, f"read into host memory for {offload} offload; {stored}")
+    upcast = " (bf16 ones run as float32 on the CPU)" if "bfloat16" in on_disk.values() else ""
+    return Decision(value, f"CPU: read into host memory; {stored}{upcast}")
 
 
 def make_plan(
@@ -454,6 +480,7 @@ def make_plan(
         gpu=hardware.gpu_name,
         pipeline=pipeline_class,
         component_dtypes=_component_dtypes(info, hardware),
+        load=choose_load(info, hardware, str(offload.value)),
         scheduler=str(scheduler_config.get("_class_name", "")),
         flow_shift=flow_shift,
         timesteps=list(checkpoint.distilled_timesteps) if checkpoint.distilled_timesteps else None,
