@@ -118,6 +118,8 @@ class BenchFigures:
     speed: str
     attention_backend: str
     compiled: bool
+    #: The plan's load decision: straight onto the GPU or not, and the weights' dtypes on disk.
+    load: str
     #: Importing the pipeline's modules (diffusers and transformers), apart from reading the weights.
     import_s: float
     load_s: float
@@ -127,6 +129,8 @@ class BenchFigures:
     step_median_s: float
     denoise_s: float
     decode_s: float
+    #: The frames made 8-bit on the device and copied to the host.
+    frames_to_host_s: float
     #: None where imageio-ffmpeg is not installed (a bare GPU machine): that step is CPU work, measured elsewhere.
     encode_mp4_s: float | None
     upload_s: float | None
@@ -378,6 +382,7 @@ def run_bench(args: argparse.Namespace) -> BenchFigures:
         speed=args.speed,
         attention_backend=placement.attention_backend,
         compiled=placement.compile,
+        load="random weights built on the device" if random_preset else plan.load.why,
         import_s=import_s,
         load_s=load_s,
         encode_prompt_s=result.timings["encode-prompt"],
@@ -385,6 +390,7 @@ def run_bench(args: argparse.Namespace) -> BenchFigures:
         step_median_s=median,
         denoise_s=denoise,
         decode_s=result.timings["decode"],
+        frames_to_host_s=result.timings["frames-to-host"],
         encode_mp4_s=encode_mp4_s,
         upload_s=upload_s,
         peak_memory_bytes=result.peak_memory_bytes,
