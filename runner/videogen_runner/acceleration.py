@@ -34,6 +34,8 @@ class Placement:
     vae_tiling: bool
     #: diffusers' FirstBlockCache threshold (spec.speed balanced/fast), or None for every step in full.
     first_block_cache: float | None = None
+    #: FP8 Linear layers in the transformer's blocks (videogen_runner.fp8; spec.speed balanced/fast on FP8 GPUs).
+    fp8: bool = False
     #: ``from_pretrained``'s ``device_map``: "cuda" reads the weights straight onto the GPU; None into host memory.
     device_map: str | None = None
 
@@ -55,6 +57,7 @@ def placement_for(plan: RunPlan, options: RuntimeOptions) -> Placement:
         compile_cache_dir=options.compile_cache_dir,
         vae_tiling=bool(plan.vae_tiling.value),
         first_block_cache=float(cache["threshold"]) if cache is not None else None,
+        fp8=bool(plan.fp8.value),
         device_map=plan.load.value["deviceMap"],
     )
 
@@ -161,6 +164,11 @@ def apply_placement(pipe: Any, placement: Placement) -> None:
         )
     if placement.vae_tiling:
         pipe.vae.enable_tiling()
+    if placement.fp8:
+        from videogen_runner.fp8 import apply_fp8
+
+        # On the device already (quantizing there is fast), before the cache hooks and the compile.
+        apply_fp8(pipe.transformer)
     if placement.first_block_cache is not None:
         from diffusers.hooks.first_block_cache import FirstBlockCacheConfig
 
@@ -169,7 +177,7 @@ def apply_placement(pipe: Any, placement: Placement) -> None:
         # Only the repeated transformer blocks: one compiled graph reused N times compiles in seconds, not minutes.
         pipe.transformer.compile_repeated_blocks(fullgraph=True)
     log.info(
-        "placement: device=%s dtype=%s offload=%s attention=%s compile=%s vae_tiling=%s first_block_cache=%s",
+        "placement: device=%s dtype=%s offload=%s attention=%s compile=%s vae_tiling=%s first_block_cache=%s fp8=%s",
         placement.device,
         placement.dtype,
         placement.offload,
@@ -177,6 +185,7 @@ def apply_placement(pipe: Any, placement: Placement) -> None:
         placement.compile,
         placement.vae_tiling,
         placement.first_block_cache,
+        placement.fp8,
     )
 
 

@@ -348,16 +348,37 @@ def choose_step_cache(speed: Speed, info: ModelInfo, parallel: bool = False) -> 
     return Decision({"kind": "FirstBlockCache", "threshold": threshold}, f"{speed} preset")
 
 
-def choose_fp8(speed: Speed, hardware: Hardware) -> Decision:
-    """FP8 linear layers only at balanced/fast, on GPUs with FP8 tensor cores (compute capability 8.9+), with
-    torchao in the image."""
+def choose_fp8(
+    speed: Speed, hardware: Hardware, info: ModelInfo, offload: str, parallel: bool, compiled: Decision
+) -> Decision:
+    """FP8 linear layers (torchao float8 e4m3, per-row scales; :mod:`videogen_runner.fp8`) at balanced/fast, on GPUs
+    with FP8 tensor cores (compute capability 8.9+), in the transformer's blocks. Applied before the compile when
+    there is one (inductor then fuses the activations' quantization into the blocks), else run eager.
+
+    Not over offload: the hooks move weights between host and GPU, and torchao's float8 tensors keep theirs inside
+    (diffusers swaps those for group offload, pinned host copies depend on torchao); not verified here, and offload
+    means memory was short, a case FP8's smaller weights would rather be planned into. Not under context
+    parallelism either (not verified)."""
     if speed == Speed.QUALITY:
         return Decision(False, "quality: bf16")
     if hardware.device != "cuda" or hardware.capability is None or hardware.capability < (8, 9):
         return Decision(False, "this device has no FP8 tensor cores (compute capability 8.9+ needed)")
     if importlib.util.find_spec("torchao") is None:
-        return Decision(False, "torchao is not in the runner image: FP8 is not applied")
-    return Decision(False, "FP8 linear layers are not applied by this runner yet")
+        return Decision(False, "torchao is not installed: FP8 is not applied")
+    if offload != "none":
+        return Decision(False, f"not with {offload} offload (its hooks moving float8 weights are not verified)")
+    if parallel:
+        return Decision(False, "not under context parallelism (not verified)")
+    config = _read_json(info.path / "transformer" / "config.json")
+    heads, head_dim = config.get("num_attention_heads"), config.get("attention_head_dim")
+    if isinstance(heads, int) and isinstance(head_dim, int) and (heads * head_dim) % 16:
+        return Decision(False, f"the transformer's width {heads * head_dim} is not a multiple of 16 (float8 matmuls)")
+    how = "compiled with the blocks" if compiled.value else f"eager ({compiled.why})"
+    return Decision(
+        True,
+        f"{speed}: float8 Linear layers in the transformer's blocks, activations quantized per row as they come "
+        f"(torchao); {how}",
+    )
 
 
 def _shown(value: Any) -> str:
@@ -464,6 +485,9 @@ def make_plan(
     if parallel:
         used = used.model_copy(update={"context_parallel": parallelism.value["degree"]})
     step_cache = choose_step_cache(spec.speed, info, parallel)
+    compiled = choose_compile(options, hardware, offload.value, step_cache.value, parallel)
+    fp8 = choose_fp8(spec.speed, hardware, info, str(offload.value), parallel, compiled)
+    used = used.model_copy(update={"fp8": bool(fp8.value)})
     if distilled:
         steps = len(checkpoint.distilled_timesteps or ())
         notes.append(f"distilled checkpoint: guidance 1 and its {steps} fixed timesteps replace the request's")
@@ -493,10 +517,10 @@ def make_plan(
         },
         attention_backend=choose_attention(options.attention_backend, hardware, checkpoint),
         offload=offload,
-        compile=choose_compile(options, hardware, offload.value, step_cache.value, parallel),
+        compile=compiled,
         vae_tiling=choose_vae_tiling(options.vae_tiling, used.width, used.height, offload.value, memory),
         step_cache=step_cache,
-        fp8=choose_fp8(spec.speed, hardware),
+        fp8=fp8,
         parallelism=parallelism,
         memory=memory,
         overrides=override_decisions(table, overrides),

@@ -271,11 +271,46 @@ def test_speed_presets_choose_a_step_cache_and_fp8_only_where_it_can_run(folders
     assert fast.step_cache.value == {"kind": "FirstBlockCache", "threshold": 0.2}
     # The cache's hooks branch on tensor values: no fullgraph compile over them.
     assert fast.compile.value is False
-    # FP8: an H200 has the tensor cores, but this image has no torchao, and the plan says so; a T4 has none.
-    assert fast.fp8.value is False and "torchao" in fast.fp8.why
-    t4 = plan(folders["wan-t2v"], hardware=hardware_from_flags("Tesla T4", 16), speed="fast").fp8
-    assert t4.value is False and "8.9" in t4.why
     assert fast.parallelism.value == 1
+
+
+def test_fp8_runs_at_balanced_and_fast_on_gpus_with_fp8_tensor_cores_only(folders: dict[str, Path]) -> None:
+    quality, balanced = plan(folders["wan-t2v"]), plan(folders["wan-t2v"], speed="balanced")
+    assert (quality.fp8.value, quality.used.fp8) == (False, False)
+    assert (balanced.fp8.value, balanced.used.fp8) == (True, True)
+    assert "float8 Linear layers in the transformer's blocks" in balanced.fp8.why
+    # The step cache keeps the compile off at balanced: FP8 then runs eager, and the plan says so.
+    assert "eager" in balanced.fp8.why
+    for gpu in ("NVIDIA A100-SXM4-80GB", "Tesla T4"):
+        older = plan(folders["wan-t2v"], hardware=hardware_from_flags(gpu, 80), speed="fast")
+        assert (older.fp8.value, older.used.fp8) == (False, False)
+        assert "8.9" in older.fp8.why
+    assert plan(folders["ltx-097"], hardware=hardware_from_flags("NVIDIA L40S", 48), speed="fast").fp8.value is True
+    cpu = plan(folders["wan-t2v"], hardware=Hardware("cpu"), speed="fast").fp8
+    assert cpu.value is False and "8.9" in cpu.why
+
+
+def test_fp8_is_compiled_with_the_blocks_where_the_plan_compiles_and_never_over_offload(
+    folders: dict[str, Path], tmp_path: Path
+) -> None:
+    # No step cache (a one-block transformer has nothing to skip): compiled, FP8 inside the compiled blocks.
+    one_block = model_folder(tmp_path, "Wan2.1-one-block", WAN_T2V_13B, 1)
+    compiled = plan(one_block, speed="balanced", width=832, height=480, numFrames=81, fps=16)
+    assert (compiled.compile.value, compiled.fp8.value) == (True, True)
+    assert "compiled with the blocks" in compiled.fp8.why
+    # The 14B model on a 24 GB Ada card needs group offload: no FP8 over its hooks.
+    l4 = hardware_from_flags("NVIDIA L4", 24)
+    offloaded = plan(folders["wan-i2v"], "image-to-video", l4, speed="balanced")
+    assert offloaded.offload.value == "group"
+    assert offloaded.fp8.value is False and "group offload" in offloaded.fp8.why
+
+
+def test_fp8_is_off_for_a_transformer_whose_width_float8_matmuls_cannot_take(tmp_path: Path) -> None:
+    folder = model_folder(tmp_path, "narrow-wan", WAN_T2V_13B, 4)
+    config = {"num_layers": 4, "num_attention_heads": 2, "attention_head_dim": 12}
+    (folder / "transformer" / "config.json").write_text(json.dumps(config))
+    narrow = plan(folder, speed="fast").fp8
+    assert narrow.value is False and "width 24 is not a multiple of 16" in narrow.why
 
 
 @pytest.mark.parametrize(

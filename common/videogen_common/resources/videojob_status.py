@@ -168,6 +168,9 @@ class UsedParameters(WireModel):
     """The speed preset run (spec.speed)."""
     context_parallel: Int32 | None = None
     """Processes (one per GPU) that denoised together, context-parallel (spec.gpus > 1); unset for one."""
+    fp8: bool | None = None
+    """Whether the transformer's linear layers ran in FP8 (spec.speed balanced or fast, on a GPU with FP8 tensor
+    cores); the job's metadata (plan.fp8) says why or why not."""
 
 
 class OutputStatus(WireModel):
