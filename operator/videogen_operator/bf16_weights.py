@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 from collections.abc import Callable
 from functools import lru_cache, partial
 from pathlib import Path
@@ -128,6 +129,8 @@ def convert_file(path: Path, keep_float32: Callable[[str], bool]) -> bool:
                     _copy(src, out, end - start, name in converted)
                 out.flush()
                 os.fsync(out.fileno())
+            # Readable by whoever could read the original (the runner's user; the local cache is world-writable).
+            os.chmod(partial, stat.S_IMODE(path.stat().st_mode))
             _replace(partial, path)
         finally:
             partial.unlink(missing_ok=True)

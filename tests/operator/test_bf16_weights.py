@@ -125,6 +125,8 @@ def test_a_sharded_wan_snapshot_is_stored_in_bf16_once(tmp_path: Path) -> None:
     # Another revision shares the text encoder's blob: it must stay for that snapshot.
     other = cache / "models--org--wan" / "snapshots" / ("b" * 40) / "text_encoder" / "model.safetensors"
     shared = (snapshot / "text_encoder" / "model.safetensors").resolve()
+    # A mode other than the default: the converted file keeps the original's.
+    shared.chmod(0o640)
     other.parent.mkdir(parents=True)
     other.symlink_to(os.path.relpath(shared, other.parent))
     blobs_before = set((cache / "models--org--wan" / "blobs").iterdir())
@@ -147,6 +149,7 @@ def test_a_sharded_wan_snapshot_is_stored_in_bf16_once(tmp_path: Path) -> None:
     assert len(blobs_before - blobs_after) == 3  # two shards and the index
     assert other.resolve() == shared and shared in blobs_after
     assert not (snapshot / "text_encoder" / "model.safetensors").is_symlink()
+    assert (snapshot / "text_encoder" / "model.safetensors").stat().st_mode & 0o777 == shared.stat().st_mode & 0o777
     assert (snapshot / "vae" / "diffusion_pytorch_model.safetensors").is_symlink()
     assert (snapshot / "vae" / "diffusion_pytorch_model.safetensors").read_bytes() == vae
     assert record.bytes_after < record.bytes_before
