@@ -110,6 +110,20 @@ def test_updating_videomodel_spec_is_refused(kube, existing, field, value) -> No
     kube.assert_refused(result, f"spec.{field} is immutable; create a new VideoModel")
 
 
+def test_overrides_are_bounded_and_immutable(kube) -> None:
+    overrides = {"nativeFps": 24, "negativePrompt": "", "flowShift": [{"minPixels": 0, "shift": 3.0}], "maxFrames": 81}
+    kube.apply(videomodel("tuned", {"repoId": "Wan-AI/Wan2.1-T2V-1.3B-Diffusers", "overrides": overrides}))
+    assert kube.get("videomodel", "tuned")["spec"]["overrides"] == overrides
+    for bad, message in [
+        ({"maxPixels": 2048 * 2048 + 1}, "spec.overrides.maxPixels"),
+        ({"flowShift": [{"minPixels": 0, "shift": 3.0}, {"minPixels": 0, "shift": 5.0}]}, "Duplicate value"),
+    ]:
+        result = kube.apply(videomodel("bad", {"repoId": "a/b", "overrides": bad}), check=False)
+        kube.assert_refused(result, message)
+    changed = kube.patch("videomodel", "tuned", {"spec": {"overrides": {"nativeFps": 16}}}, check=False)
+    kube.assert_refused(changed, "spec.overrides is immutable; create a new VideoModel")
+
+
 def test_adding_or_removing_family_is_refused(kube, existing) -> None:
     result = kube.patch("videomodel", existing, {"spec": {"family": None}}, check=False)
     kube.assert_refused(result, "spec.family cannot be added or removed")
