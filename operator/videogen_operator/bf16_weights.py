@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import stat
 from collections.abc import Callable
 from functools import lru_cache, partial
@@ -119,7 +120,7 @@ def convert_file(path: Path, keep_float32: Callable[[str], bool]) -> bool:
         offset += size
     with path.open("rb") as src:
         data_start = 8 + int.from_bytes(src.read(8), "little")
-        partial = path.with_name(f".{path.name}.{os.getpid()}.bf16-partial")
+        partial = _temporary(path)
         try:
             with partial.open("wb") as out:
                 _write_header(out, new)
@@ -135,6 +136,12 @@ def convert_file(path: Path, keep_float32: Callable[[str], bool]) -> bool:
         finally:
             partial.unlink(missing_ok=True)
     return True
+
+
+def _temporary(path: Path) -> Path:
+    """A name beside ``path`` no other writer uses: two download pods of the same repo (two VideoModels) may convert
+    the same snapshot at once, and process ids repeat across pods."""
+    return path.with_name(f".{path.name}.{secrets.token_hex(6)}.partial")
 
 
 def _replace(new: Path, path: Path) -> None:
@@ -166,7 +173,7 @@ def _update_index(index: Path) -> None:
     if doc.get("metadata", {}).get("total_size") == total:
         return
     doc.setdefault("metadata", {})["total_size"] = total
-    partial = index.with_name(f".{index.name}.{os.getpid()}.partial")
+    partial = _temporary(index)
     try:
         partial.write_text(json.dumps(doc, indent=2) + "\n")
         _replace(partial, index)
@@ -181,7 +188,8 @@ def _folder_bytes(folder: Path) -> int:
 def convert_snapshot(folder: Path) -> WeightsRecord | None:
     """Store the snapshot's weights in bf16 where the runner runs them in bf16 on a GPU; the record written, or
     None when nothing needed it (already bf16, float32 components only) or it was converted before."""
-    if read_record(folder) is not None:
+    # Not a pipeline folder: describe() says why; a folder converted before is left alone.
+    if not (folder / "model_index.json").is_file() or read_record(folder) is not None:
         return None
     index = json.loads((folder / "model_index.json").read_text())
     family = model_pipeline(str(index.get("_class_name", ""))).family.name
@@ -211,7 +219,7 @@ def convert_snapshot(folder: Path) -> WeightsRecord | None:
         bytes_before=before,
         bytes_after=_folder_bytes(folder),
     )
-    written = folder / f".{RECORD_FILE}.{os.getpid()}.partial"
+    written = _temporary(folder / RECORD_FILE)
     written.write_text(record.to_json())
     os.replace(written, folder / RECORD_FILE)
     return record

@@ -177,3 +177,8 @@ def test_a_weight_file_that_is_not_safetensors_is_refused(tmp_path: Path) -> Non
     (tmp_path / "transformer" / "diffusion_pytorch_model.safetensors").write_bytes(b"\0" * 1000)
     with pytest.raises(ValueError, match="not a safetensors file"):
         convert_snapshot(tmp_path)
+
+
+def test_a_folder_without_model_index_is_left_to_describe(tmp_path: Path) -> None:
+    # describe() refuses it for good (InvalidModel); the conversion must not turn that into a retried failure.
+    assert convert_snapshot(tmp_path) is None

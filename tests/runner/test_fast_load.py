@@ -264,7 +264,12 @@ def test_a_model_downloaded_from_the_hub_is_stored_in_bf16_and_makes_the_same_vi
     with local_hub() as hub:
         hub.add("org/tiny-wan", folder_repo(smoke[WAN_T2V]))
         code, result = run_download(hub, request_for(tmp_path / "hub", "org/tiny-wan"), tmp_path)
-    assert code == ExitCode.SUCCEEDED, result
+        fetched = len(hub.fetched)
+        # Downloaded again (a retried attempt, a re-applied VideoModel): nothing is fetched or converted twice.
+        again_code, again = run_download(hub, request_for(tmp_path / "hub", "org/tiny-wan"), tmp_path)
+        assert [path for _, path in hub.fetched[fetched:] if path.endswith(".safetensors")] == []
+    assert code == again_code == ExitCode.SUCCEEDED, result
+    assert again == result
     assert result.snapshot is not None
     snapshot = Path(result.snapshot.path)
     record = read_record(snapshot)
