@@ -11,6 +11,7 @@ import contextlib
 import random
 import shutil
 import socket
+import subprocess
 import tempfile
 import uuid
 from collections.abc import Iterator, Mapping
@@ -114,8 +115,11 @@ def create_restricted_namespace(cluster: Cluster, prefix: str) -> str:
     return name
 
 
-def release_values(namespace: str, s3: S3Endpoint, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """dev/local-values.yaml for a release in `namespace`: free ports, `s3` with per-namespace prefixes, overrides."""
+def release_values(
+    namespace: str, s3: S3Endpoint, overrides: Mapping[str, Any] | None = None, *, containers: bool
+) -> dict[str, Any]:
+    """dev/local-values.yaml for a release in `namespace`: free ports, `s3` with per-namespace prefixes, overrides;
+    with `containers` (the node runs our images' pods as containers) the chart's own non-root users, as `make up`."""
     prefix = f"system-tests/{namespace}"
     per_release = {
         "api": {"port": free_port()},
@@ -130,7 +134,8 @@ def release_values(namespace: str, s3: S3Endpoint, overrides: Mapping[str, Any] 
             "progressPrefix": prefix,
         },
     }
-    return release.local_values(release.merged(per_release, overrides or {}))
+    users = system.chart_users() if containers else {}
+    return release.local_values(release.merged(release.merged(users, per_release), overrides or {}))
 
 
 def _model_cache_copy(settings: DevSettings, target: Path) -> None:
@@ -139,6 +144,9 @@ def _model_cache_copy(settings: DevSettings, target: Path) -> None:
     source = system.model_cache_dir(settings)
     smoke_models.fill_model_cache(settings, source)
     shutil.copytree(source / "hub", target / "hub", dirs_exist_ok=True)
+    if settings.node_containers:
+        # The release's pods run as the chart's user and write the cache (locks, refs) as a real model cache's would.
+        subprocess.run(["chmod", "-R", "a+rwX", str(target)], check=True)
 
 
 def _api_status(api_url: str) -> int:
@@ -161,7 +169,7 @@ def installed_release(
     namespace = create_restricted_namespace(cluster, prefix)
     cache = Path(tempfile.mkdtemp(prefix=f"videogen-model-cache-{namespace}-"))
     pv_name = f"videogen-model-cache-{namespace}"
-    values = release_values(namespace, s3, overrides)
+    values = release_values(namespace, s3, overrides, containers=cluster.settings.node_containers)
     handle = SystemRelease(namespace, f"http://127.0.0.1:{values['api']['port']}", s3, values)
     try:
         _model_cache_copy(cluster.settings, cache)

@@ -18,12 +18,14 @@ def main() -> None:
     up = sub.add_parser(
         "up", help="the whole system: images, cluster, S3, CRDs, the chart (operator + API on :8080), smoke models"
     )
-    up.add_argument(
-        "--processes",
-        action="store_true",
-        help="run the chart's pods as processes of the venv instead of containers of the images (builds no image)",
-    )
-    sub.add_parser("cluster-up", help="only control plane, local node, S3 and CRDs (idempotent)")
+    cluster_up = sub.add_parser("cluster-up", help="only control plane, local node, S3 and CRDs (idempotent)")
+    for command in (up, cluster_up):
+        command.add_argument(
+            "--processes",
+            action="store_true",
+            help="the node runs our images' pods as processes of the venv instead of containers of the images "
+            "(builds no image, isolates nothing)",
+        )
     sub.add_parser("down", help="stop everything; leaves no process behind")
     sub.add_parser("status", help="which parts run")
     sub.add_parser("reset", help="stop everything and delete the local state (etcd data, S3 data, certs)")
@@ -39,9 +41,8 @@ def main() -> None:
     smoke.add_argument("--seed", type=int, default=0, help="weight seed (same seed, same weights)")
     args = parser.parse_args()
     settings = dev_settings()
-    if args.command == "up":
-        # make up runs what users deploy: the pods of our images as containers of the images built from this checkout.
-        settings = settings.model_copy(update={"node_containers": not args.processes})
+    if args.command in ("up", "cluster-up") and args.processes:
+        settings = settings.model_copy(update={"node_containers": False})
 
     if args.command in ("up", "cluster-up"):
         started = time.monotonic()

@@ -3,7 +3,8 @@
 import json
 import subprocess
 import time
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from videogen_dev import container_images, controlplane, pki, processes, s3
@@ -22,6 +23,8 @@ class Cluster:
     """A handle on the running local cluster for scripts and tests."""
 
     settings: DevSettings
+    #: In container mode the id of each image the node runs (api, operator, runner), as built for this start.
+    image_ids: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def kubeconfig(self) -> Path:
@@ -119,10 +122,27 @@ def install_crds(cluster: Cluster) -> None:
     cluster.kubectl("wait", "--for=condition=Established", "--timeout=60s", "-f", str(crds))
 
 
+def build_images() -> dict[str, str]:
+    """`make images`: what the node's containers run is what this checkout builds (unchanged inputs are not rebuilt).
+    The image id per component."""
+    started = time.monotonic()
+    try:
+        engine, built = container_images.build_images(container_images.COMPONENTS)
+    except (container_images.ImageBuildError, subprocess.CalledProcessError) as err:
+        raise ClusterError(f"make images failed: {err}") from err
+    for image in built:
+        how = f"{image.seconds:.0f}s" if image.fresh else "unchanged inputs, not rebuilt"
+        print(f"{image.tag}: {image.size_bytes / 1e9:.2f} GB, {how} with {engine.command}")
+    print(f"images ready in {time.monotonic() - started:.0f}s")
+    return {image.component: image.image_id for image in built}
+
+
 def up(settings: DevSettings) -> Cluster:
-    """Start every part that is not running (idempotent) and return once all are healthy."""
+    """Start every part that is not running (idempotent) and return once all are healthy. In container mode the
+    images are built first, so the node never runs code older than the checkout."""
+    image_ids = build_images() if settings.node_containers else {}
     controlplane.start(settings)
-    cluster = Cluster(settings)
+    cluster = Cluster(settings, image_ids)
     start_node_agent(settings)
     s3.start(settings)
     wait_node_ready(cluster)

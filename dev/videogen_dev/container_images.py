@@ -118,6 +118,12 @@ class Engine:
     def image_id(self, ref: str) -> str:
         return self.run("image", "inspect", "--format", "{{.Id}}", ref, capture=True).stdout.strip()
 
+    def remove_replaced_image(self, image_id: str) -> None:
+        """Remove the image a rebuild took the tag from: without this every code change leaves the previous image
+        behind, untagged, and the store fills the disk. Only that image, not its intermediate layers (the build
+        cache: the next build of the same steps reuses them); one a container still runs stays (refused)."""
+        self.run("image", "rm", image_id, check=False, capture=True)
+
     def image_labels(self, ref: str) -> dict[str, str]:
         inspected = json.loads(self.run("image", "inspect", ref, capture=True).stdout)
         labels = (inspected[0].get("Config") or {}).get("Labels") or {}
@@ -267,13 +273,17 @@ def build(component: str, eng: Engine, base: str | None) -> Built:
     inputs = build_inputs.fingerprint(REPO_ROOT, [eng.command, *args])
     if eng.image_exists(tag) and eng.image_labels(tag).get(build_inputs.BUILD_INPUTS_LABEL) == inputs:
         return Built(component, tag, time.monotonic() - started, eng.image_size(tag), eng.image_id(tag), fresh=False)
+    replaced = eng.image_id(tag) if eng.image_exists(tag) else None
     args += ["--label", f"{build_inputs.BUILD_INPUTS_LABEL}={inputs}"]
     result = subprocess.run(
         [*eng.argv(*args), str(REPO_ROOT)], env=os.environ | eng.env, cwd=REPO_ROOT, text=True, check=False
     )
     if result.returncode != 0:
         raise ImageBuildError(f"{eng.command} build of {tag} failed (exit {result.returncode}); see above")
-    return Built(component, tag, time.monotonic() - started, eng.image_size(tag), eng.image_id(tag))
+    image_id = eng.image_id(tag)
+    if replaced is not None and replaced != image_id:
+        eng.remove_replaced_image(replaced)
+    return Built(component, tag, time.monotonic() - started, eng.image_size(tag), image_id)
 
 
 def build_images(components: Sequence[str], bases: str = "auto") -> tuple[Engine, list[Built]]:

@@ -67,9 +67,10 @@ class DevSettings(BaseSettings):
 
     #: Name of the local GPU-pool node.
     node_name: str = "gpu-node-0"
-    #: The local node runs the pods of our images (videogen/*) as podman containers of the images `make images` built
-    #: (`videogen-dev up` turns this on); false: as processes of the venv (`cluster-up` and the tests' cluster).
-    node_containers: bool = False
+    #: The local node runs the pods of our images (videogen/*) as podman containers of the images built from this
+    #: checkout (`make up`, `cluster-up` and the tests' cluster build them first; unchanged ones in a second); false
+    #: (`--processes`): as processes of the venv, which isolates nothing and builds no image.
+    node_containers: bool = True
 
     @property
     def k8s_bin(self) -> Path:

@@ -9,7 +9,6 @@ model cache; the operator's download Jobs find them offline and mark the VideoMo
 """
 
 import subprocess
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Mapping
@@ -19,7 +18,7 @@ from typing import Any
 import yaml
 
 from videogen_dev import cluster as local_cluster
-from videogen_dev import container_images, release, release_models, smoke_models
+from videogen_dev import release, release_models, smoke_models
 from videogen_dev.settings import DevSettings
 from videogen_dev.waiting import wait_for
 
@@ -92,20 +91,6 @@ def _api_ready(url: str) -> tuple[int, str]:
         return 0, str(err)
 
 
-def build_images() -> dict[str, str]:
-    """`make images`: what the node's containers run is what this checkout builds. The image id per component."""
-    started = time.monotonic()
-    try:
-        engine, built = container_images.build_images(container_images.COMPONENTS)
-    except (container_images.ImageBuildError, subprocess.CalledProcessError) as err:
-        raise SystemUpError(f"make images failed: {err}") from err
-    for image in built:
-        how = f"{image.seconds:.0f}s" if image.fresh else "unchanged inputs, not rebuilt"
-        print(f"{image.tag}: {image.size_bytes / 1e9:.2f} GB, {how} with {engine.command}")
-    print(f"images ready in {time.monotonic() - started:.0f}s")
-    return {image.component: image.image_id for image in built}
-
-
 def _remove_failed_deployment_pods(cluster: local_cluster.Cluster) -> None:
     """Failed pods of the release's API and operator Deployments: the node stopped under them (a `make down`, or a
     test cluster on the same data), their ReplicaSet replaced them, and nothing else removes a failed pod below the
@@ -121,7 +106,6 @@ def _remove_failed_deployment_pods(cluster: local_cluster.Cluster) -> None:
 def up(settings: DevSettings) -> local_cluster.Cluster:
     """Start everything that is not running (idempotent); returns when the API is ready and the release's models
     are (other VideoModels in a Failed state are listed, not waited for)."""
-    image_ids = build_images() if settings.node_containers else {}
     cluster = local_cluster.up(settings)
     cache = model_cache_dir(settings)
     smoke_models.fill_model_cache(settings, cache)
@@ -129,7 +113,7 @@ def up(settings: DevSettings) -> local_cluster.Cluster:
         # Download pods run as the chart's user and write the cache (locks, refs) as a real model cache's would.
         subprocess.run(["chmod", "-R", "a+rwX", str(cache)], check=True)
     _prerequisites(cluster)
-    values = chart_values(settings, image_ids)
+    values = chart_values(settings, cluster.image_ids)
     try:
         _install_chart(cluster, values)
     except release.ReleaseError as err:

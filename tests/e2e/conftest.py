@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -23,6 +24,7 @@ import pytest
 from kubernetes import client, config
 
 from tests.system_release import SystemRelease
+from videogen_dev import container_images
 from videogen_dev.cluster import Cluster
 from videogen_dev.waiting import wait_for
 from videogen_runner.media import VideoProbe, probe_video
@@ -146,9 +148,9 @@ class System:
     def component_pods(self, component: str) -> list[dict[str, Any]]:
         return self.pods(f"app.kubernetes.io/instance=videogen,app.kubernetes.io/component={component}")
 
-    def component_pid(self, component: str) -> int:
-        """The local process of the release's operator or API container (the node agent runs each as one process,
-        its pid in the container ID)."""
+    def component_container(self, component: str) -> str:
+        """The containerID of the release's one running operator or API container: `podman://<name>` (container
+        mode) or `videogen-local://<pid>` (process mode)."""
         running = [
             status["containerID"]
             for pod in self.component_pods(component)
@@ -157,30 +159,36 @@ class System:
             if "running" in status["state"] and status.get("containerID")
         ]
         assert len(running) == 1, f"expected one running {component} container, saw {running}"
-        return int(running[0].removeprefix("videogen-local://"))
+        return str(running[0])
 
     def restart_count(self, component: str) -> int:
         pods = self.component_pods(component)
         return sum(int(s["restartCount"]) for pod in pods for s in pod["status"].get("containerStatuses") or [])
 
     def kill(self, component: str) -> int:
-        """kill -9 the component's process (a crash, not a shutdown); returns its container's restarts before."""
+        """kill -9 the component's main process (a crash, not a shutdown); returns its container's restarts before."""
         restarts = self.restart_count(component)
-        os.kill(self.component_pid(component), signal.SIGKILL)
+        container = self.component_container(component)
+        if container.startswith("podman://"):
+            podman = ["podman", "kill", "--signal=KILL", container.removeprefix("podman://")]
+            env = os.environ | {"CONTAINERS_CONF": str(container_images.podman_conf())}
+            subprocess.run(podman, env=env, check=True, capture_output=True, timeout=60)
+        else:
+            os.kill(int(container.removeprefix("videogen-local://")), signal.SIGKILL)
         return restarts
 
     def wait_restarted(self, component: str, restarts_before: int, timeout: float = 120) -> None:
         """Until the node agent has started the component's container again (restartPolicy Always)."""
         wait_for(
-            lambda: (self.restart_count(component), self.component_pid_or_none(component)),
+            lambda: (self.restart_count(component), self.component_container_or_none(component)),
             lambda seen: seen[0] > restarts_before and seen[1] is not None,
             timeout,
             f"the {component} container to be restarted",
         )
 
-    def component_pid_or_none(self, component: str) -> int | None:
+    def component_container_or_none(self, component: str) -> str | None:
         try:
-            return self.component_pid(component)
+            return self.component_container(component)
         except AssertionError:
             return None
 

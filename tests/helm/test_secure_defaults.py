@@ -118,7 +118,10 @@ def default_auth_release(cluster: Cluster, s3: S3Endpoint) -> Iterator[tuple[str
     cache = Path(tempfile.mkdtemp(prefix=f"videogen-model-cache-{namespace}-"))
     pv_name = f"videogen-model-cache-{namespace}"
     values = release_values(
-        namespace, s3, {"models": [], "operator": {"nodeSelector": {"videogen.dev/helm-test": "no-such-node"}}}
+        namespace,
+        s3,
+        {"models": [], "operator": {"nodeSelector": {"videogen.dev/helm-test": "no-such-node"}}},
+        containers=cluster.settings.node_containers,
     )
     del values["api"]["auth"]  # make up's loopback exception gone: the chart's default applies
     url = f"http://127.0.0.1:{values['api']['port']}"
