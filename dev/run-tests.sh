@@ -13,7 +13,15 @@ if [ $# -gt 0 ]; then
 fi
 was_running=1
 "$bin/videogen-dev" status | grep -q stopped && was_running=0
-"$bin/videogen-dev" cluster-up > /dev/null || exit 1
+# In container mode cluster-up first builds the images from this checkout (about a second when nothing changed);
+# its output (the builds' too) is shown only when it fails.
+up_log=$(mktemp)
+if ! "$bin/videogen-dev" cluster-up > "$up_log" 2>&1; then
+  cat "$up_log"
+  rm -f "$up_log"
+  exit 1
+fi
+rm -f "$up_log"
 # Two groups run alongside the main one: the end-to-end and runner tests (runner processes, CPU), and the image
 # and chart tests (image builds, then mostly waiting on installs); the rest (API, CRD, operator) runs in front.
 heavy=(tests/e2e tests/runner)

@@ -169,3 +169,14 @@ def configure_logging(log_format: LogFormat = "json", level: int = logging.INFO,
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level)
+
+
+def adopt_library_loggers(*names: str) -> None:
+    """Lines of these libraries' loggers come out as ours: torch gives its "torch" logger a handler of its own (its
+    ``W1204 12:00:00 pid file:line]`` lines on stderr) and stops it propagating, which would put lines in another
+    format between the JSON ones. Call it once the library is imported (its import sets that handler up)."""
+    for name in names:
+        logger = logging.getLogger(name)
+        for own in list(logger.handlers):
+            logger.removeHandler(own)
+        logger.propagate = True

@@ -195,7 +195,8 @@ def engine() -> Engine:
     """Docker when its engine answers; otherwise podman (installed if missing), configured for this machine."""
     if docker_answers():
         return Engine("docker")
-    install_host_packages(["podman", "runc"])
+    # catatonit: the init process `podman run --init` starts (the local node's stand-in for a pod's pause).
+    install_host_packages(["podman", "runc", "catatonit"])
     return Engine("podman", {"CONTAINERS_CONF": str(podman_conf())})
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from PIL import Image
 
+from videogen_common import logs
 from videogen_common.resources.videojob import Mode
 from videogen_common.resources.videojob_status import UsedParameters
 from videogen_common.runner_contract import ExitCode, ResultMetadata, RunnerInput, RunResult
@@ -105,6 +106,9 @@ def execute(
         # 3. Weights, placement, generation. Imported here: torch and diffusers take seconds to import, and a
         # job that fails the checks above should not pay for them.
         with phase(state.timings, "import"):
+            import torch  # noqa: F401  first: its loggers then exist, and are ours before diffusers or torchao warn
+
+            logs.adopt_library_loggers("torch")
             from videogen_runner.acceleration import (
                 compile_artifacts_file,
                 load_compile_artifacts,

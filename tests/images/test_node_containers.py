@@ -272,6 +272,54 @@ def test_deleting_a_pod_stops_its_container_with_sigterm_within_the_grace_period
     assert container_node.podman_ps() == []
 
 
+NO_HANDLER = """
+import os, time
+print("ready pid", os.getpid(), flush=True)
+time.sleep(600)
+"""
+
+
+def test_a_process_without_a_sigterm_handler_is_pid_1_unless_the_pod_shares_its_process_namespace(
+    cluster: Cluster, container_node: ContainerNode, namespace: str
+) -> None:
+    """As on a kubelet: the entrypoint is PID 1 and the kernel drops a SIGTERM it has no handler for, so deleting
+    the pod waits out the grace period; with shareProcessNamespace (what runner pods ask for) pause is PID 1 and the
+    SIGTERM's default action ends the process at once."""
+    grace = 8
+    for name, shared in (("alone", False), ("shared", True)):
+        pod = {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": name, "namespace": namespace},
+            "spec": {
+                "nodeName": container_node.name,
+                "restartPolicy": "Never",
+                "terminationGracePeriodSeconds": grace,
+                "automountServiceAccountToken": False,
+                "shareProcessNamespace": shared,
+                "containers": [
+                    {
+                        "name": "main",
+                        "image": container_images.image_tag("operator"),
+                        "command": ["python", "-c", NO_HANDLER],
+                    }
+                ],
+            },
+        }
+        cluster.kubectl("apply", "-f", "-", input=json.dumps(pod))
+    pids = {
+        name: wait_log(cluster, namespace, name, "ready pid").split("ready pid", 1)[1].split()[0]
+        for name in ("alone", "shared")
+    }
+    assert pids["alone"] == "1" and pids["shared"] != "1", pids
+    took = {}
+    for name in ("alone", "shared"):
+        started = time.monotonic()
+        cluster.kubectl("delete", "pod", name, "-n", namespace, "--wait=true", timeout=grace + 30)
+        took[name] = time.monotonic() - started
+    assert took["shared"] < grace / 2 <= took["alone"], took
+
+
 def test_the_operators_runner_job_runs_in_the_runner_image_and_writes_its_mp4_to_s3(
     runner_image: str,
     cluster: Cluster,

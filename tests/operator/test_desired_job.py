@@ -100,6 +100,15 @@ def test_pod_meets_restricted_pod_security_and_has_no_token() -> None:
     assert pod["restartPolicy"] == "Never"
 
 
+def test_the_runner_is_not_pid_1_so_an_early_sigterm_stops_it() -> None:
+    # As PID 1 the runner would ignore a SIGTERM that comes before Python installed its handler (a pod deleted in
+    # its first second), and go on to generate and upload; tests/e2e/test_chaos.py deletes a pod that early.
+    job = build()
+    assert job["spec"]["template"]["spec"]["shareProcessNamespace"] is True
+    assert len(job["spec"]["template"]["spec"]["containers"]) == 1
+    assert job["spec"]["podReplacementPolicy"] == "Failed"
+
+
 def test_run_as_user_can_be_left_to_the_image() -> None:
     pod = build(OperatorSettings(runner_run_as_user=None))["spec"]["template"]["spec"]
     assert "runAsUser" not in pod["securityContext"]

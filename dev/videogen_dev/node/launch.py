@@ -44,6 +44,9 @@ class ImageRun:
     drop_capabilities: list[str]
     add_capabilities: list[str]
     no_new_privileges: bool
+    # The pod's shareProcessNamespace: the sandbox's pause is PID 1 there, so the container's process is not and a
+    # SIGTERM without a handler yet stops it (a runtime's init process stands in for pause).
+    shared_process_namespace: bool = False
 
 
 @dataclass(frozen=True)
@@ -145,7 +148,8 @@ def launch_spec(
         termination_policy=container.termination_message_policy or "File",
     )
     if from_image:
-        return dataclasses.replace(launch, image_run=_image_run(container, command, args))
+        shared = bool(pod.spec.share_process_namespace)
+        return dataclasses.replace(launch, image_run=_image_run(container, command, args, shared))
     # A local process has no image to give it PATH and HOME: the stand-in's, and a home it may write.
     env = {
         "PATH": images.search_path(settings.venv_bin, local),
@@ -156,7 +160,7 @@ def launch_spec(
     return dataclasses.replace(launch, argv=argv, env=env, working_dir=container.working_dir or "/")
 
 
-def _image_run(container: Any, command: list[str] | None, args: list[str] | None) -> ImageRun:
+def _image_run(container: Any, command: list[str] | None, args: list[str] | None, shared_pid: bool) -> ImageRun:
     sc = container.security_context
     capabilities = sc.capabilities if sc else None
     return ImageRun(
@@ -168,6 +172,7 @@ def _image_run(container: Any, command: list[str] | None, args: list[str] | None
         add_capabilities=list((capabilities.add if capabilities else None) or []),
         # Kubernetes' default is to allow escalation; restricted pods say false.
         no_new_privileges=bool(sc and sc.allow_privilege_escalation is False),
+        shared_process_namespace=shared_pid,
     )
 
 

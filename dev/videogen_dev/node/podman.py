@@ -42,6 +42,10 @@ def run_argv(name: str, node: str, launch: Launch, image_run: ImageRun) -> list[
     argv += [f"--cap-add={c}" for c in image_run.add_capabilities]
     if image_run.no_new_privileges:
         argv.append("--security-opt=no-new-privileges")
+    if image_run.shared_process_namespace:
+        # catatonit as PID 1, as pause is in a pod that shares its process namespace: signals reach the process
+        # with their default action (a real kubelet's pod without it runs the entrypoint as PID 1, as here).
+        argv.append("--init")
     if launch.uid is not None:
         argv.append(f"--user={launch.uid}:{launch.gid if launch.gid is not None else launch.uid}")
     argv += [f"--group-add={g}" for g in launch.groups]
