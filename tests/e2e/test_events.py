@@ -20,8 +20,9 @@ from videogen_common.resources.meta import GROUP, VERSION
 from videogen_common.resources.objects import VIDEOJOBS
 
 # Enough denoising steps (and pixels) that the run outlasts a few of the operator's progress polls (2 s apart), so
-# the VideoJob goes through several progress steps; still seconds on the CPU.
-SLOW_ENOUGH = {"num_inference_steps": 100, "width": 128, "height": 128}
+# the VideoJob goes through several progress steps; still seconds on the CPU. (At 128x128 the 100 steps took under
+# 2 s in the runner image's container: one poll saw step 0, the next 100.)
+SLOW_ENOUGH = {"num_inference_steps": 100, "width": 256, "height": 256}
 
 
 @dataclass
