@@ -99,6 +99,11 @@ def batch_job(
         "restartPolicy": "Never",
         "automountServiceAccountToken": False,
         "enableServiceLinks": False,
+        # The pod's sandbox (pause) is then PID 1, not our process: the kernel drops a SIGTERM to a PID 1 that has
+        # no handler yet, so a pod deleted in its first second (Python starting, before the runner's SIGTERM
+        # handler) would go on, generating and uploading, until the grace period's SIGKILL. Not PID 1, the process
+        # dies of that SIGTERM's default action. One container, so nothing else shares the namespace.
+        "shareProcessNamespace": True,
         "securityContext": restricted_pod_security(settings),
         "containers": [container],
         "volumes": volumes,

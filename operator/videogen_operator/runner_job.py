@@ -153,11 +153,6 @@ def desired_job(
     )
     # A retry starts only once the failed pod is gone, so two attempts never write the same output keys at once.
     job["spec"]["podReplacementPolicy"] = "Failed"
-    # The pod's sandbox (pause) is then PID 1, not the runner: the kernel drops a SIGTERM to a PID 1 that has no
-    # handler yet, so a pod deleted in the runner's first second (Python starting, before its SIGTERM handler is
-    # installed) would go on to generate and upload until the grace period's SIGKILL. Not PID 1, the runner dies of
-    # that SIGTERM's default action. One container, so nothing else shares the namespace.
-    job["spec"]["template"]["spec"]["shareProcessNamespace"] = True
     if queue:
         # Kueue admits a queued Job by unsuspending it. Created running, it would start before Kueue's webhook saw
         # it, or at once where Kueue is missing: outside both Kueue's quota and our own cap, which skips queued Jobs.

@@ -60,6 +60,15 @@ def test_api_and_operator_have_startup_probes_and_liveness_waits_for_them(helm: 
         assert "initialDelaySeconds" not in liveness
 
 
+def test_api_and_operator_are_not_pid_1_so_a_sigterm_during_their_start_stops_them(helm: Helm) -> None:
+    # As PID 1 a Python process ignores a SIGTERM that comes before it installed its handlers: a rollout that
+    # deletes a pod in its first seconds would leave it holding the port until the grace period ends.
+    docs = helm.template("ns", *KEYS)
+    for component in ("api", "operator"):
+        spec = pod_spec(docs, component)
+        assert spec["shareProcessNamespace"] is True and len(spec["containers"]) == 1, component
+
+
 @pytest.mark.parametrize(
     ("values", "upload", "grace"),
     [

@@ -283,7 +283,7 @@ def test_a_process_without_a_sigterm_handler_is_pid_1_unless_the_pod_shares_its_
     cluster: Cluster, container_node: ContainerNode, namespace: str
 ) -> None:
     """As on a kubelet: the entrypoint is PID 1 and the kernel drops a SIGTERM it has no handler for, so deleting
-    the pod waits out the grace period; with shareProcessNamespace (what runner pods ask for) pause is PID 1 and the
+    the pod waits out the grace period; with shareProcessNamespace (what all our pods ask for) pause is PID 1 and the
     SIGTERM's default action ends the process at once."""
     grace = 8
     for name, shared in (("alone", False), ("shared", True)):

@@ -55,6 +55,7 @@ def test_download_job_is_owned_by_the_videomodel_and_writes_into_the_cache() -> 
     assert body["metadata"]["labels"]["videogen.dev/videomodel-uid"] == "uid-wan"
     pod = body["spec"]["template"]["spec"]
     assert pod["automountServiceAccountToken"] is False
+    assert pod["shareProcessNamespace"] is True  # not PID 1: an early SIGTERM stops it (see pod_building)
     env = env_of(body)
     request = DownloadInput.model_validate_json(env[INPUT_ENV]["value"])
     assert request == DownloadInput(
