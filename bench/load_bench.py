@@ -15,15 +15,14 @@ they are read from the page cache: the figures are the CPU's work, not the disk'
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from runner_bench import PRESETS
+from runner_bench import PRESETS, print_figures
 
 
 @dataclass
@@ -115,12 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--folder", default="/tmp/load-bench", help="where the folders are written")
     parser.add_argument("--json", action="store_true", help="one JSON line instead of a table")
     args = parser.parse_args(argv)
-    figures = run(args)
-    if args.json:
-        print(json.dumps(asdict(figures)))
-    else:
-        for key, value in asdict(figures).items():
-            print(f"{key:>16}: {value:.4g}" if isinstance(value, float) else f"{key:>16}: {value}")
+    print_figures(run(args), args.json, 16)
     return 0
 
 

@@ -448,13 +448,17 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    figures = run_bench(args)
-    if args.json:
-        print(json.dumps(asdict(figures)))
-    else:
-        for key, value in asdict(figures).items():
-            print(f"{key:>28}: {value:.4g}" if isinstance(value, float) else f"{key:>28}: {value}")
+    print_figures(run_bench(args), args.json, 28)
     return 0
+
+
+def print_figures(figures: Any, as_json: bool, width: int) -> None:
+    """A figures dataclass as one JSON line, or one aligned `name: value` line per figure."""
+    if as_json:
+        print(json.dumps(asdict(figures)))
+        return
+    for key, value in asdict(figures).items():
+        print(f"{key:>{width}}: {value:.4g}" if isinstance(value, float) else f"{key:>{width}}: {value}")
 
 
 if __name__ == "__main__":

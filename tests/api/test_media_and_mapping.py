@@ -132,7 +132,7 @@ def test_the_job_view_is_snake_case_as_the_reference_api() -> None:
         "model": "Lightricks/LTX-Video", "revision": None, "pipeline": "LTXPipeline", "num_frames": 65, "width": 512,
         "height": 512, "fps": 24, "seed": 7, "num_inference_steps": 50, "guidance_scale": 7.5, "strength": None,
         "generated_frames": None, "generated_fps": None, "negative_prompt_source": None, "speed": None,
-        "context_parallel": None,
+        "context_parallel": None, "fp8": None,
     }  # fmt: skip
     assert (job["status"], job["mode"], job["model"], job["updated_at"]) == (
         "completed", "text-to-video", "smoke-ltx", "2024-01-15T10:31:00Z",

@@ -12,15 +12,14 @@ from videogen_common.resources.meta import GROUP, VERSION
 SMOKE_WAN = "videogen-smoke/tiny-wan-t2v"
 
 
+def _create_videomodel(operator: Operator, name: str, spec: dict[str, Any]) -> None:
+    body = {"apiVersion": f"{GROUP}/{VERSION}", "kind": "VideoModel", "metadata": {"name": name}, "spec": spec}
+    operator.objects.create_namespaced_custom_object(GROUP, VERSION, operator.namespace, "videomodels", body)
+
+
 def _create_undownloaded(operator: Operator, name: str, repo_id: str, family: str) -> None:
     """A VideoModel as examples/videomodel-smoke.yaml declares it (spec.family), before its download ran."""
-    body: dict[str, Any] = {
-        "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": "VideoModel",
-        "metadata": {"name": name},
-        "spec": {"repoId": repo_id, "family": family},
-    }
-    operator.objects.create_namespaced_custom_object(GROUP, VERSION, operator.namespace, "videomodels", body)
+    _create_videomodel(operator, name, {"repoId": repo_id, "family": family})
 
 
 def test_over_the_checkpoints_limits_is_a_400_naming_the_field_and_the_limit(
@@ -66,13 +65,7 @@ def test_over_the_checkpoints_limits_is_a_400_naming_the_field_and_the_limit(
 
 def _create_ready_with_overrides(operator: Operator, name: str, overrides: dict[str, Any]) -> None:
     """The smoke Wan model as the operator leaves it once downloaded, declared with ``spec.overrides``."""
-    body: dict[str, Any] = {
-        "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": "VideoModel",
-        "metadata": {"name": name},
-        "spec": {"repoId": SMOKE_WAN, "overrides": overrides},
-    }
-    operator.objects.create_namespaced_custom_object(GROUP, VERSION, operator.namespace, "videomodels", body)
+    _create_videomodel(operator, name, {"repoId": SMOKE_WAN, "overrides": overrides})
     status = {"state": "Ready", "path": f"/models/{name}", "family": "wan", "pipelineClass": "WanPipeline"}
     operator.objects.patch_namespaced_custom_object_status(
         GROUP, VERSION, operator.namespace, "videomodels", name, {"status": status},
