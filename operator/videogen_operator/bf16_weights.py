@@ -120,9 +120,9 @@ def convert_file(path: Path, keep_float32: Callable[[str], bool]) -> bool:
         offset += size
     with path.open("rb") as src:
         data_start = 8 + int.from_bytes(src.read(8), "little")
-        partial = _temporary(path)
+        scratch = _temporary(path)
         try:
-            with partial.open("wb") as out:
+            with scratch.open("wb") as out:
                 _write_header(out, new)
                 for name, entry in tensors:
                     start, end = (int(x) for x in entry["data_offsets"])
@@ -131,10 +131,10 @@ def convert_file(path: Path, keep_float32: Callable[[str], bool]) -> bool:
                 out.flush()
                 os.fsync(out.fileno())
             # Readable by whoever could read the original (the runner's user; the local cache is world-writable).
-            os.chmod(partial, stat.S_IMODE(path.stat().st_mode))
-            _replace(partial, path)
+            os.chmod(scratch, stat.S_IMODE(path.stat().st_mode))
+            _replace(scratch, path)
         finally:
-            partial.unlink(missing_ok=True)
+            scratch.unlink(missing_ok=True)
     return True
 
 
@@ -173,12 +173,12 @@ def _update_index(index: Path) -> None:
     if doc.get("metadata", {}).get("total_size") == total:
         return
     doc.setdefault("metadata", {})["total_size"] = total
-    partial = _temporary(index)
+    scratch = _temporary(index)
     try:
-        partial.write_text(json.dumps(doc, indent=2) + "\n")
-        _replace(partial, index)
+        scratch.write_text(json.dumps(doc, indent=2) + "\n")
+        _replace(scratch, index)
     finally:
-        partial.unlink(missing_ok=True)
+        scratch.unlink(missing_ok=True)
 
 
 def _folder_bytes(folder: Path) -> int:
