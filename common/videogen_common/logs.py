@@ -169,6 +169,8 @@ def configure_logging(log_format: LogFormat = "json", level: int = logging.INFO,
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level)
+    # Python's warnings (a library's FutureWarning) as lines of the py.warnings logger, not plain text on stderr.
+    logging.captureWarnings(True)
 
 
 def adopt_library_loggers(*names: str) -> None:

@@ -107,6 +107,14 @@ def _values(index: kopf.Index[Any, Any] | None, key: Any) -> list[Any]:
     return list(store) if store is not None else []
 
 
+def _items(index: kopf.Index[str, Doc] | None) -> Iterator[tuple[str, Doc]]:
+    """Every (owner uid, object) of an index keyed by owner uid."""
+    if index is None:
+        return
+    for uid, store in index.items():
+        yield from ((uid, item) for item in store)
+
+
 class ClusterView:
     """Read-only access to the indexes; the handlers hand over kopf's live index objects on each call."""
 
@@ -150,19 +158,11 @@ class ClusterView:
         return found
 
     def jobs(self) -> Iterator[tuple[str, Doc]]:
-        if self.jobs_index is None:
-            return
-        for uid, store in self.jobs_index.items():
-            for job in store:
-                yield uid, job
+        return _items(self.jobs_index)
 
     def pods(self, owner_uid: str) -> list[Doc]:
         found: list[Doc] = _values(self.pods_index, owner_uid)
         return found
 
     def all_pods(self) -> Iterator[tuple[str, Doc]]:
-        if self.pods_index is None:
-            return
-        for uid, store in self.pods_index.items():
-            for pod in store:
-                yield uid, pod
+        return _items(self.pods_index)

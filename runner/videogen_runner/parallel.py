@@ -20,10 +20,11 @@ import pickle
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from videogen_common import logs
 from videogen_common.runner_contract import ExitCode
 from videogen_runner.errors import RunnerError
 
@@ -51,6 +52,8 @@ class ParallelJob:
     #: The video tokens the transformer attends over (the plan's count); each process must see its share only.
     tokens: int
     folder: Path
+    #: The job's log fields (videojob, job id, request id): a worker's lines go to the pod's log beside the runner's.
+    log_fields: dict[str, str] = field(default_factory=dict)
 
 
 class WorkerFailedError(RunnerError):
@@ -79,7 +82,9 @@ def generate_in_processes(job: ParallelJob, on_step: Any) -> Any:
         str(job_file),
     ]
     log.info("context-parallel denoising in %d processes: %s", job.degree, " ".join(command))
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    # torchrun sets OMP_NUM_THREADS to 1 when unset, and says so in a banner of plain lines in the pod's JSON log.
+    env = os.environ | {"OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env)
     try:
         assert proc.stdout is not None
         for line in proc.stdout:
@@ -173,6 +178,9 @@ def worker_main(job_file: Path) -> int:
 
     rank = int(os.environ["RANK"])
     job: ParallelJob = pickle.loads(job_file.read_bytes())  # noqa: S301 (this job's launcher wrote it)
+    # The pod's log is JSON lines, the workers' too: the runner's format and fields, torch's lines through them.
+    logs.adopt_library_loggers("torch")
+    logs.bind_process(**job.log_fields)
     try:
         if job.placement.device == "cuda":
             torch.cuda.set_device(int(os.environ["LOCAL_RANK"]))
@@ -210,5 +218,7 @@ def worker_main(job_file: Path) -> int:
 
 
 if __name__ == "__main__":
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s")
+    from videogen_runner.settings import RunnerSettings
+
+    logs.configure_logging(RunnerSettings().log_format)
     sys.exit(worker_main(Path(sys.argv[1])))

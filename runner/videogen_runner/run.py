@@ -157,6 +157,7 @@ def execute(
                 uneven=bool(parallelism["uneven"]),
                 tokens=int(parallelism["tokens"]),
                 folder=work,
+                log_fields=dict(logs.context()),
             )
             result = generate_in_processes(job, on_step)
         else:

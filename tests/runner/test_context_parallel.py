@@ -37,12 +37,18 @@ SMALL: dict[str, Any] = {"numFrames": 9, "fps": 16, "width": 64, "height": 64, "
 
 
 def test_two_gloo_processes_make_the_video_one_process_makes(
-    s3: Any, progress_bucket: str, smoke_models: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    s3: Any,
+    progress_bucket: str,
+    smoke_models: dict[str, Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capfd: pytest.CaptureFixture[str],
 ) -> None:
     """The gate, through ``videogen-runner run``: the same job with spec.gpus 0 (one process) and 2 (torchrun, two
     CPU processes over gloo, Ulysses attention) on the smoke Wan model."""
     videos = {}
     for gpus in (0, 2):
+        capfd.readouterr()  # what came before (the smoke models' making) is not the run's log
         job = make_job(s3, progress_bucket, smoke_models[WAN_T2V], mode="text-to-video", gpus=gpus, **SMALL)
         job.doc.runtime = RuntimeOptions(device="cpu")
         run_dir = tmp_path / str(gpus)
@@ -61,6 +67,12 @@ def test_two_gloo_processes_make_the_video_one_process_makes(
         steps = {(r.step, r.total_steps) for r in progress_history(s3, job.doc.progress) if r.phase == "denoising"}
         assert steps == {(1, 2), (2, 2)}, steps
         assert {"load", "denoise", "decode"} <= set(outcome.result["timings"])
+        # The workers' lines share the pod's log: JSON naming the job as the runner's own (no torchrun banner, no
+        # plain warnings).
+        log = capfd.readouterr().err.splitlines()
+        assert [line for line in log if line.strip() and not line.startswith("{")] == []
+        workers = [json.loads(line) for line in log if '"videogen_runner.generate"' in line]
+        assert workers and all(line["videojob"] == job.doc.videojob.name for line in workers), workers[:3]
 
     one, two = (videos[g].astype(np.int16) for g in (0, 2))
     assert one.shape == two.shape == (9, 64, 64, 3)
