@@ -118,11 +118,27 @@ class Engine:
     def image_id(self, ref: str) -> str:
         return self.run("image", "inspect", "--format", "{{.Id}}", ref, capture=True).stdout.strip()
 
-    def remove_replaced_image(self, image_id: str) -> None:
-        """Remove the image a rebuild took the tag from: without this every code change leaves the previous image
-        behind, untagged, and the store fills the disk. Only that image, not its intermediate layers (the build
-        cache: the next build of the same steps reuses them); one a container still runs stays (refused)."""
-        self.run("image", "rm", image_id, check=False, capture=True)
+    def remove_replaced_images(self) -> None:
+        """Remove the images earlier builds of ours left untagged (a rebuild moves the tag; the old image stays in
+        the store): without this every code change leaves a 0.5-7 GB image behind and the store fills the disk.
+        Untagged images with our label are also the build stages' (the layer cache the next build reuses); only
+        final images, the ones whose entrypoint is one of our commands, go. One a container still runs is refused
+        and goes after a later build."""
+        listed = self.run(
+            "image", "ls", "--quiet", "--no-trunc", "--filter=dangling=true",
+            f"--filter=label={build_inputs.BUILD_INPUTS_LABEL}", check=False, capture=True,
+        )  # fmt: skip
+        ids = sorted(set(listed.stdout.split()))
+        if listed.returncode != 0 or not ids:
+            return
+        inspected = json.loads(self.run("image", "inspect", *ids, check=False, capture=True).stdout or "[]")
+        finals = [
+            image["Id"]
+            for image in inspected
+            if any(str(part).startswith("videogen-") for part in (image.get("Config") or {}).get("Entrypoint") or [])
+        ]
+        for image_id in finals:
+            self.run("image", "rm", image_id, check=False, capture=True)
 
     def image_labels(self, ref: str) -> dict[str, str]:
         inspected = json.loads(self.run("image", "inspect", ref, capture=True).stdout)
@@ -274,17 +290,13 @@ def build(component: str, eng: Engine, base: str | None) -> Built:
     inputs = build_inputs.fingerprint(REPO_ROOT, [eng.command, *args])
     if eng.image_exists(tag) and eng.image_labels(tag).get(build_inputs.BUILD_INPUTS_LABEL) == inputs:
         return Built(component, tag, time.monotonic() - started, eng.image_size(tag), eng.image_id(tag), fresh=False)
-    replaced = eng.image_id(tag) if eng.image_exists(tag) else None
     args += ["--label", f"{build_inputs.BUILD_INPUTS_LABEL}={inputs}"]
     result = subprocess.run(
         [*eng.argv(*args), str(REPO_ROOT)], env=os.environ | eng.env, cwd=REPO_ROOT, text=True, check=False
     )
     if result.returncode != 0:
         raise ImageBuildError(f"{eng.command} build of {tag} failed (exit {result.returncode}); see above")
-    image_id = eng.image_id(tag)
-    if replaced is not None and replaced != image_id:
-        eng.remove_replaced_image(replaced)
-    return Built(component, tag, time.monotonic() - started, eng.image_size(tag), image_id)
+    return Built(component, tag, time.monotonic() - started, eng.image_size(tag), eng.image_id(tag))
 
 
 def build_images(components: Sequence[str], bases: str = "auto") -> tuple[Engine, list[Built]]:
@@ -292,7 +304,10 @@ def build_images(components: Sequence[str], bases: str = "auto") -> tuple[Engine
     eng = engine()
     use_local = bases == "local" or (bases == "auto" and eng.is_podman)
     base = local_base(eng) if use_local else None
-    return eng, [build(component, eng, base) for component in components]
+    built = [build(component, eng, base) for component in components]
+    if any(image.fresh for image in built):
+        eng.remove_replaced_images()
+    return eng, built
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -31,7 +31,7 @@ import pytest
 import yaml
 
 from tests.conftest import S3Endpoint
-from videogen_dev import container_images, smoke_models
+from videogen_dev import build_inputs, container_images, smoke_models
 from videogen_dev.cluster import Cluster
 from videogen_dev.settings import REPO_ROOT, DevSettings
 from videogen_operator.settings import OperatorSettings
@@ -248,6 +248,36 @@ def python_in(eng: container_images.Engine, component: str, code: str) -> str:
     out = run_image(eng, component, "-c", code, options=(*CHART_TMP, "--entrypoint=python"))
     assert out.returncode == 0, out.stderr
     return out.stdout
+
+
+def test_a_rebuild_leaves_no_replaced_image_behind_and_keeps_the_build_stages(
+    engine: container_images.Engine, tmp_path: Path
+) -> None:
+    """A rebuild moves the tag and leaves the old image untagged; build stages are untagged too, and are the layer
+    cache. make images removes the old final images (our command as entrypoint), never the stages."""
+    run = uuid.uuid4().hex[:8]
+    tag = f"localhost/videogen-test/replaced:{run}"
+    base = container_images.local_base(engine)
+
+    def build(marker: str, entrypoint: str | None) -> str:
+        lines = [f"FROM {base}", f"RUN echo {marker}-{run} > /marker"]
+        if entrypoint is not None:
+            lines.append(f'ENTRYPOINT ["{entrypoint}"]')
+        (tmp_path / "Dockerfile").write_text("\n".join(lines) + "\n")
+        label = f"--label={build_inputs.BUILD_INPUTS_LABEL}=test-{run}"
+        engine.run("build", *engine.network_args(), "--quiet", "-t", tag, label, str(tmp_path), capture=True)
+        return engine.image_id(tag)
+
+    replaced = build("old", "videogen-test")
+    stage = build("stage", None)  # a build stage's shape: no entrypoint of ours
+    current = build("new", "videogen-test")
+    try:
+        assert engine.image_exists(replaced) and engine.image_exists(stage)  # both untagged now
+        engine.remove_replaced_images()
+        assert not engine.image_exists(replaced)
+        assert engine.image_exists(stage) and engine.image_exists(current)
+    finally:
+        engine.run("image", "rm", "--force", tag, stage, replaced, check=False, capture=True)
 
 
 @pytest.fixture
